@@ -1,0 +1,204 @@
+"""The SQLAlchemy event hook that gives every audited ``Table`` its audit ``Table``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, event
+from sqlalchemy.schema import SchemaItem
+
+from . import ddl
+from .options import is_enabled, spec_from_table, table_label
+from .spec import OPERATION_COLUMN, TIMESTAMP_COLUMN, USER_COLUMN, AuditSpec
+
+#: ``Table.info`` keys set by the builder (the seed's names, plus ``audit.spec``).
+IS_AUDITED = "audit.is_audited"
+IS_AUDIT_TABLE = "audit.is_audit_table"
+CREATE_DDL = "audit.create_ddl"
+DROP_DDL = "audit.drop_ddl"
+TARGET_TABLE = "audit.target_table"
+AUDIT_TABLE = "audit.audit_table"
+SPEC = "audit.spec"
+
+_REGISTRY_KEY = "audit.registry"
+
+_lock = threading.Lock()
+_enabled = False
+
+
+class AuditInfo(dict):  # type: ignore[type-arg]
+    """``Table.info`` of audited and audit tables.
+
+    Its ``repr`` leaves out the ``audit.*`` keys: Alembic renders ``table.info``
+    into ``create_table(..., info=...)`` with ``repr``, and ``Column`` or ``Table``
+    objects there would make the migration fail to import (``NameError: Column``).
+    """
+
+    def __repr__(self) -> str:
+        return repr({k: v for k, v in self.items() if not str(k).startswith("audit.")})
+
+
+def enable() -> None:
+    """Make every ``Table`` with ``info["audit.options"]["enabled"]`` get an audit table.
+
+    Idempotent and thread-safe.  Call it before the audited tables are defined.
+
+    Example::
+
+        import alembic_audit
+
+        alembic_audit.enable()
+        metadata = MetaData()
+        Table("item", metadata, Column("id", Integer, primary_key=True),
+              info={"audit.options": {"enabled": True}})
+        metadata.tables["item_audit"]  # the audit table
+    """
+    global _enabled
+    with _lock:
+        if _enabled:
+            return
+        event.listen(Table, "after_parent_attach", _on_table_attach)
+        event.listen(Column, "after_parent_attach", _on_column_attach)
+        _enabled = True
+
+
+def is_enabled_globally() -> bool:
+    """Whether :func:`enable` has run in this process."""
+    return _enabled
+
+
+def _on_table_attach(table: Table, parent: SchemaItem) -> None:
+    if isinstance(parent, MetaData) and is_enabled(table):
+        attach_audit_table(table, parent)
+
+
+def _on_column_attach(column: Column[Any], parent: SchemaItem) -> None:
+    # A column appended to an audited table after its creation must reach the
+    # audit table and the spec, or the trigger would silently not copy it.
+    if isinstance(parent, Table) and parent.info.get(IS_AUDITED):
+        audit_table = parent.info[AUDIT_TABLE]
+        if column.name not in audit_table.c:
+            audit_table.append_column(_copy_column(column))
+        _refresh(parent)
+
+
+def _copy_column(column: Column[Any]) -> Column[Any]:
+    # Same name and type; no constraints, defaults, identity or NOT NULL, so that any
+    # historical row version fits.
+    return Column(column.name, column.type, nullable=True)
+
+
+def _registry(metadata: MetaData) -> dict[tuple[str, ...], str]:
+    registry = metadata.info.get(_REGISTRY_KEY)
+    if registry is None:
+        registry = metadata.info[_REGISTRY_KEY] = {}
+    return registry  # type: ignore[no-any-return]
+
+
+def _claim_names(spec: AuditSpec, metadata: MetaData, owner: str) -> None:
+    """Refuse two audited tables whose functions or audit tables share a name."""
+    registry = _registry(metadata)
+    claims = {
+        ("function", *spec.qualified_function): "trigger function",
+        ("audit_table", *spec.qualified_audit_table): "audit table",
+    }
+    for key, what in claims.items():
+        other = registry.get(key)
+        if other is not None and other != owner:
+            raise ValueError(
+                f"table {owner!r}: its {what} {'.'.join(key[1:])!r} has the same name as that "
+                f"of table {other!r}; change the 'audit.{key[0].split('_')[0]}' naming convention"
+            )
+    for key in claims:
+        registry[key] = owner
+
+
+def attach_audit_table(table: Table, metadata: MetaData) -> Table:
+    """Validate ``table``'s options and add its audit table to ``metadata``.
+
+    Called by the event hook; callable directly for tables defined before
+    :func:`enable`.
+
+    Example::
+
+        audit = attach_audit_table(item, metadata)
+    """
+    spec = spec_from_table(table)
+    label = table_label(table)
+    key = (
+        f"{spec.audit_schema}.{spec.audit_table_name}"
+        if spec.audit_schema
+        else spec.audit_table_name
+    )
+    existing = metadata.tables.get(key)
+    if existing is not None:
+        target = existing.info.get(TARGET_TABLE)
+        # Table.to_metadata() copies both tables; reuse the copied audit table.
+        if not (existing.info.get(IS_AUDIT_TABLE) and target is not None and target.key == table.key):
+            raise ValueError(
+                f"table {label!r}: its audit table {key!r} clashes with an existing table"
+            )
+    _claim_names(spec, metadata, label)
+    if existing is not None:
+        audit_table = existing
+    else:
+        audit_cols = [_copy_column(c) for c in table.columns if c.name in spec.column_names]
+        audit_cols += [
+            Column(OPERATION_COLUMN, String(1), nullable=False),
+            Column(TIMESTAMP_COLUMN, DateTime(timezone=True), nullable=False),
+            Column(USER_COLUMN, String(), nullable=False),
+        ]
+        # Setting columns stay nullable even for required settings: adding a required
+        # setting later must not fail on the audit rows already there.
+        settings_cols = {c.name: c for c in table.info["audit.options"].get("session_settings") or ()}
+        audit_cols += [
+            Column(s.column_name, settings_cols[s.name].type, nullable=True)
+            for s in spec.session_settings
+        ]
+        audit_table = Table(
+            spec.audit_table_name,
+            metadata,
+            *audit_cols,
+            schema=spec.audit_schema,
+            info=AuditInfo({IS_AUDIT_TABLE: True, TARGET_TABLE: table}),
+        )
+    audit_table.info[TARGET_TABLE] = table
+    info = AuditInfo(table.info)
+    info[IS_AUDITED] = True
+    info[AUDIT_TABLE] = audit_table
+    table.info = info
+    _store(table, spec)
+    return audit_table
+
+
+def _store(table: Table, spec: AuditSpec) -> None:
+    table.info[SPEC] = spec
+    table.info[CREATE_DDL] = ddl.script(ddl.create_statements(spec))
+    table.info[DROP_DDL] = ddl.script(ddl.drop_statements(spec))
+    table.info[AUDIT_TABLE].info[SPEC] = spec
+
+
+def _refresh(table: Table) -> None:
+    _store(table, spec_from_table(table))
+
+
+def get_audit_spec(table: Table) -> AuditSpec:
+    """The :class:`AuditSpec` of an audited table (or of an audit table's target).
+
+    Example::
+
+        get_audit_spec(metadata.tables["item"]).function_name  # 'public_item_audit'
+    """
+    spec = table.info.get(SPEC)
+    if spec is None:
+        raise ValueError(
+            f"table {table_label(table)!r} is not audited; was alembic_audit.enable() called "
+            "before the table was defined?"
+        )
+    return spec  # type: ignore[no-any-return]
+
+
+def audited_tables(metadata: MetaData) -> list[Table]:
+    """Audited tables of ``metadata``, in ``metadata.sorted_tables`` order."""
+    return [t for t in metadata.sorted_tables if t.info.get(IS_AUDITED)]

@@ -1,0 +1,374 @@
+"""Every piece of SQL text this library emits, built from an :class:`AuditSpec`.
+
+Identifiers go through SQLAlchemy's PostgreSQL identifier preparer, always quoted,
+so mixed case, reserved words, spaces and quotes inside names are safe.  No value
+is ever formatted in: the only literals are constants of our own (operation codes)
+and validated setting names.  Runtime facts (which table fired) come from
+``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``, not from text baked into the body.
+
+Statements are plain strings with single ``%`` characters; execute them with
+:class:`AuditDDL`, which doubles ``%`` for drivers whose paramstyle needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import ExecutableDDLElement
+
+from .naming import all_trigger_names
+from .spec import OPERATION_COLUMN, AuditSpec
+
+# "named" paramstyle: the preparer must not double '%' here; AuditDDL does it at
+# execution time for the driver actually in use.
+_PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer
+
+#: Transition table names used by statement-level triggers.
+NEW_TABLE = "audit_new"
+OLD_TABLE = "audit_old"
+
+
+def quote(name: str) -> str:
+    """Always-quoted identifier, e.g. ``quote('Order')`` -> ``'"Order"'``."""
+    return str(_PREPARER.quote_identifier(name))
+
+
+def qualify(schema: str, name: str) -> str:
+    """``"schema"."name"``, both parts quoted.
+
+    Example::
+
+        qualify("public", "item")  # '"public"."item"'
+    """
+    return f"{quote(schema)}.{quote(name)}"
+
+
+class AuditDDL(ExecutableDDLElement):
+    """Executable wrapper for one statement produced by this module.
+
+    Unlike ``text()`` it does not treat ``:name`` as a bind parameter (a column
+    may be called ``"a:b"``), and unlike ``DDL()`` it does not %-format.
+
+    Example::
+
+        for stmt in create_statements(spec):
+            connection.execute(AuditDDL(stmt))
+    """
+
+    inherit_cache = False
+
+    def __init__(self, statement: str) -> None:
+        self.statement = statement
+
+
+@compiles(AuditDDL)
+def _compile_audit_ddl(element: AuditDDL, compiler: Any, **kw: Any) -> str:
+    # post_process_text doubles '%' exactly when the dialect's paramstyle needs it.
+    return str(compiler.sql_compiler.post_process_text(element.statement))
+
+
+def _dollar_tag(body: str) -> str:
+    """A dollar-quote tag that does not occur in ``body`` (names may contain '$')."""
+    tag, n = "$audit$", 0
+    while tag in body:
+        n += 1
+        tag = f"$audit{n}$"
+    return tag
+
+
+def _setting_var(index: int) -> str:
+    return f"audit_setting_{index}"
+
+
+def _declare(spec: AuditSpec) -> list[str]:
+    return [f"    {_setting_var(i)} {s.type};" for i, s in enumerate(spec.session_settings)]
+
+
+def _read_settings(spec: AuditSpec) -> list[str]:
+    lines: list[str] = []
+    for i, s in enumerate(spec.session_settings):
+        var = _setting_var(i)
+        # '' counts as unset: a pooled connection reports '' for a setting that an
+        # earlier transaction set locally, not NULL.
+        lines.append(
+            f"    {var} := NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+        )
+        if s.required:
+            lines += [
+                f"    IF {var} IS NULL THEN",
+                "        RAISE EXCEPTION USING",
+                "            ERRCODE = 'not_null_violation',",
+                "            MESSAGE = pg_catalog.format("
+                f"'required audit setting \"{s.setting_name}\" is not set for a change to %I.%I',"
+                " TG_TABLE_SCHEMA, TG_TABLE_NAME),",
+                f"            HINT = 'call set_session_vars(connection, {s.name}=...) in the same "
+                "transaction';",
+                "    END IF;",
+            ]
+    return lines
+
+
+def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
+    return [
+        f"'{operation}'",
+        "pg_catalog.now()",
+        "CURRENT_USER",
+        *(_setting_var(i) for i in range(len(spec.session_settings))),
+    ]
+
+
+def _insert_into(spec: AuditSpec) -> str:
+    cols = ", ".join(quote(c) for c in spec.audit_column_names)
+    return f"INSERT INTO {qualify(*spec.qualified_audit_table)} ({cols})"
+
+
+def _truncate_branch(spec: AuditSpec) -> list[str]:
+    cols = ", ".join(
+        quote(c) for c in spec.audit_column_names if c not in spec.column_names
+    )
+    values = ", ".join(_meta_values(spec, "T"))
+    return [
+        "    IF TG_OP = 'TRUNCATE' THEN",
+        f"        INSERT INTO {qualify(*spec.qualified_audit_table)} ({cols})",
+        f"        VALUES ({values});",
+        "        RETURN NULL;",
+        "    END IF;",
+    ]
+
+
+def _row_image(prefix: str, spec: AuditSpec) -> str:
+    return "ROW(" + ", ".join(f"{prefix}.{quote(c)}" for c in spec.column_names) + ")"
+
+
+def _row_body(spec: AuditSpec) -> list[str]:
+    insert = _insert_into(spec)
+    lines: list[str] = []
+    for op, code, record in (("INSERT", "I", "NEW"), ("UPDATE", "U", "NEW"), ("DELETE", "D", "OLD")):
+        values = [f"{record}.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
+        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
+        if op == "UPDATE" and spec.skip_unchanged:
+            # Binary image comparison: needs no equality operator (json has none) and
+            # no operator lookup through the search_path.
+            lines += [
+                f"        IF NOT pg_catalog.record_image_ne({_row_image('NEW', spec)}, "
+                f"{_row_image('OLD', spec)}) THEN",
+                "            RETURN NULL;",
+                "        END IF;",
+            ]
+        lines += [f"        {insert}", f"        VALUES ({', '.join(values)});"]
+    lines.append("    END IF;")
+    return lines
+
+
+def _statement_select(spec: AuditSpec, code: str, table: str) -> list[str]:
+    cols = [f"t.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
+    return [f"        SELECT {', '.join(cols)}", f"        FROM {quote(table)} AS t"]
+
+
+def _statement_body(spec: AuditSpec) -> list[str]:
+    insert = _insert_into(spec)
+    lines: list[str] = []
+    for op, code, table in (
+        ("INSERT", "I", NEW_TABLE),
+        ("UPDATE", "U", NEW_TABLE),
+        ("DELETE", "D", OLD_TABLE),
+    ):
+        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
+        select = _statement_select(spec, code, table)
+        if op == "UPDATE" and spec.skip_unchanged:
+            # Pair old and new rows by primary key; a row whose key changed has no
+            # partner and is always recorded.
+            on = " AND ".join(f"o.{quote(c)} = t.{quote(c)}" for c in spec.primary_key)
+            select += [
+                f"        LEFT JOIN {quote(OLD_TABLE)} AS o ON {on}",
+                f"        WHERE o.{quote(spec.primary_key[0])} IS NULL",
+                f"           OR pg_catalog.record_image_ne({_row_image('t', spec)}, "
+                f"{_row_image('o', spec)})",
+            ]
+        lines += [f"        {insert}", *select]
+        lines[-1] += ";"
+    lines.append("    END IF;")
+    return lines
+
+
+def _statement_guard(spec: AuditSpec) -> list[str]:
+    # A statement trigger fires even when no row changed; skip it then, so that a
+    # zero-row write behaves as at row level (no audit row, no required-setting check).
+    return [
+        "    IF TG_OP = 'DELETE' THEN",
+        f"        PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
+        "    ELSIF TG_OP <> 'TRUNCATE' THEN",
+        f"        PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
+        "    END IF;",
+        "    IF TG_OP <> 'TRUNCATE' AND NOT FOUND THEN",
+        "        RETURN NULL;",
+        "    END IF;",
+    ]
+
+
+_SPEC_MARK = "alembic_audit spec "
+_SPEC_COMMENT = re.compile(r"/\* alembic_audit spec (\{.*?\}) \*/")
+
+
+def spec_comment(spec: AuditSpec) -> str:
+    """A block comment carrying the spec as JSON, placed inside the function body.
+
+    The inspector reads it back from ``pg_proc.prosrc``, so autogenerate knows the
+    exact spec a function was made from (for reverse operations) and can tell a
+    hand-edited body from ours.  ``ensure_ascii`` and the escaped ``/`` mean the
+    JSON can contain neither ``*/`` nor ``/*``, whatever the names are.
+    """
+    payload = json.dumps(spec.to_dict(), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+    return "/* " + _SPEC_MARK + payload.replace("/", "\\/") + " */"
+
+
+def spec_from_function_body(body: str) -> AuditSpec | None:
+    """The spec embedded in a trigger function body by :func:`spec_comment`, if any.
+
+    Example::
+
+        spec_from_function_body(function_body(spec)) == spec  # True
+    """
+    match = _SPEC_COMMENT.search(body)
+    if match is None:
+        return None
+    try:
+        return AuditSpec.from_dict(json.loads(match.group(1)))
+    except (ValueError, TypeError):
+        return None
+
+
+def function_body(spec: AuditSpec) -> str:
+    """The PL/pgSQL body (between the dollar quotes) of the trigger function."""
+    lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
+    declare = _declare(spec)
+    if declare:
+        lines += ["DECLARE", *declare]
+    lines.append("BEGIN")
+    if spec.level == "statement":
+        lines += _statement_guard(spec)
+    lines += _read_settings(spec)
+    if spec.record_truncate:
+        lines += _truncate_branch(spec)
+    lines += _row_body(spec) if spec.level == "row" else _statement_body(spec)
+    lines += ["    RETURN NULL;", "END;", ""]
+    return "\n".join(lines)
+
+
+def create_function_sql(spec: AuditSpec) -> str:
+    """``CREATE OR REPLACE FUNCTION`` for the spec's trigger function.
+
+    The function pins ``search_path`` (pg_catalog, then pg_temp last) so that a
+    session's search_path cannot redirect the audit insert; every object inside
+    is schema-qualified anyway.
+
+    Example::
+
+        print(create_function_sql(spec))
+    """
+    body = function_body(spec)
+    tag = _dollar_tag(body)
+    return (
+        f"CREATE OR REPLACE FUNCTION {qualify(*spec.qualified_function)}()\n"
+        " RETURNS trigger\n"
+        " LANGUAGE plpgsql\n"
+        " SET search_path TO 'pg_catalog', 'pg_temp'\n"
+        f"AS {tag}{body}{tag}"
+    )
+
+
+def create_trigger_sqls(spec: AuditSpec) -> list[str]:
+    """``CREATE TRIGGER`` statements, one per name in ``spec.trigger_names``."""
+    table = qualify(*spec.qualified_table)
+    func = qualify(*spec.qualified_function)
+    names = list(spec.trigger_names)
+    stmts: list[str] = []
+    if spec.level == "row":
+        stmts.append(
+            f"CREATE TRIGGER {quote(names.pop(0))} AFTER INSERT OR UPDATE OR DELETE ON {table}"
+            f" FOR EACH ROW EXECUTE FUNCTION {func}()"
+        )
+    else:
+        for event, referencing in (
+            ("INSERT", f"NEW TABLE AS {quote(NEW_TABLE)}"),
+            ("UPDATE", f"OLD TABLE AS {quote(OLD_TABLE)} NEW TABLE AS {quote(NEW_TABLE)}"),
+            ("DELETE", f"OLD TABLE AS {quote(OLD_TABLE)}"),
+        ):
+            stmts.append(
+                f"CREATE TRIGGER {quote(names.pop(0))} AFTER {event} ON {table}"
+                f" REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {func}()"
+            )
+    if spec.record_truncate:
+        stmts.append(
+            f"CREATE TRIGGER {quote(names.pop(0))} AFTER TRUNCATE ON {table}"
+            f" FOR EACH STATEMENT EXECUTE FUNCTION {func}()"
+        )
+    return stmts
+
+
+def drop_trigger_sqls(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
+    """``DROP TRIGGER`` statements for the spec's triggers."""
+    table = qualify(*spec.qualified_table)
+    exists = " IF EXISTS" if if_exists else ""
+    return [f"DROP TRIGGER{exists} {quote(n)} ON {table}" for n in spec.trigger_names]
+
+
+def drop_function_sql(spec: AuditSpec, *, if_exists: bool = False, cascade: bool = False) -> str:
+    """``DROP FUNCTION`` for the spec's trigger function."""
+    exists = " IF EXISTS" if if_exists else ""
+    tail = " CASCADE" if cascade else ""
+    return f"DROP FUNCTION{exists} {qualify(*spec.qualified_function)}(){tail}"
+
+
+def create_statements(spec: AuditSpec, *, replace_triggers: bool = False) -> list[str]:
+    """Function then triggers.  ``replace_triggers`` first drops any trigger this
+    spec's base name could have (either level), for idempotent installs.
+
+    Example::
+
+        for stmt in create_statements(spec):
+            conn.execute(AuditDDL(stmt))
+    """
+    stmts = [create_function_sql(spec)]
+    if replace_triggers:
+        table = qualify(*spec.qualified_table)
+        stmts += [
+            f"DROP TRIGGER IF EXISTS {quote(n)} ON {table}"
+            for n in all_trigger_names(spec.trigger_name)
+        ]
+    return stmts + create_trigger_sqls(spec)
+
+
+def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
+    """Triggers then function: exactly the objects :func:`create_statements` made.
+
+    With ``if_exists`` the function is dropped with ``CASCADE`` instead of naming
+    the triggers, so that it also works after the audited table is gone.
+    """
+    if if_exists:
+        return [drop_function_sql(spec, if_exists=True, cascade=True)]
+    return drop_trigger_sqls(spec) + [drop_function_sql(spec)]
+
+
+def script(statements: list[str]) -> str:
+    """Join statements into one SQL script (``;`` terminated)."""
+    return "".join(f"{s};\n\n" for s in statements)
+
+
+__all__ = [
+    "AuditDDL",
+    "OPERATION_COLUMN",
+    "create_function_sql",
+    "create_statements",
+    "create_trigger_sqls",
+    "drop_function_sql",
+    "drop_statements",
+    "drop_trigger_sqls",
+    "qualify",
+    "quote",
+    "script",
+]

@@ -1,0 +1,245 @@
+"""Parse and validate ``Table.info["audit.options"]`` into an :class:`AuditSpec`.
+
+Every error is a ``ValueError`` that names the table and the offending key, raised
+when the table is defined, before anything touches a database.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
+
+from .naming import fit_identifier, render_convention
+from .spec import LEVELS, META_COLUMNS, AuditColumn, AuditSpec, SessionSetting
+
+OPTIONS_KEY = "audit.options"
+
+KNOWN_KEYS = frozenset(
+    {
+        "enabled",
+        "session_settings",
+        "schema",
+        "schema_name",  # the seed's spelling of ``schema``
+        "level",
+        "exclude",
+        "skip_unchanged",
+        "record_truncate",
+    }
+)
+
+#: Setting names become ``audit.<name>`` GUCs and ``audit_<name>`` columns; PostgreSQL
+#: folds GUC names to lower case, so names differing only in case would collide.
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+_PG_DIALECT = postgresql.dialect()
+
+
+def type_text(type_: TypeEngine[Any]) -> str:
+    """PostgreSQL DDL text of a SQLAlchemy type, e.g. ``VARCHAR(50)``.
+
+    Example::
+
+        type_text(String(50))  # 'VARCHAR(50)'
+    """
+    return str(type_.compile(dialect=_PG_DIALECT))
+
+
+def validate_setting_name(name: object, *, where: str) -> str:
+    """Check a session setting name; raise a ``ValueError`` mentioning ``where``.
+
+    Example::
+
+        validate_setting_name("username", where="set_session_vars")  # 'username'
+    """
+    if not isinstance(name, str) or not _SETTING_NAME.match(name):
+        raise ValueError(
+            f"{where}: session setting name {name!r} is not a valid identifier "
+            "(letters, digits and underscores, not starting with a digit)"
+        )
+    return name
+
+
+def table_label(table: Table) -> str:
+    return f"{table.schema}.{table.name}" if table.schema else table.name
+
+
+def get_options(table: Table) -> Mapping[str, Any] | None:
+    """The raw ``audit.options`` mapping of a table, or ``None``."""
+    options = table.info.get(OPTIONS_KEY)
+    if options is None:
+        return None
+    if not isinstance(options, Mapping):
+        raise ValueError(
+            f"table {table_label(table)!r}: info[{OPTIONS_KEY!r}] must be a dict, "
+            f"got {type(options).__name__}"
+        )
+    return options
+
+
+def is_enabled(table: Table) -> bool:
+    """Whether ``audit.options`` asks for auditing (validates ``enabled``)."""
+    options = get_options(table)
+    if options is None:
+        return False
+    enabled = options.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise ValueError(
+            f"table {table_label(table)!r}: audit option 'enabled' must be True or False, "
+            f"got {enabled!r}"
+        )
+    return enabled
+
+
+def _bool_option(label: str, options: Mapping[str, Any], key: str, default: bool) -> bool:
+    value = options.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"table {label!r}: audit option {key!r} must be a bool, got {value!r}")
+    return value
+
+
+def _schema_option(label: str, options: Mapping[str, Any]) -> str | None:
+    if "schema" in options and "schema_name" in options:
+        raise ValueError(f"table {label!r}: give audit option 'schema' or 'schema_name', not both")
+    key = "schema" if "schema" in options else "schema_name"
+    value = options.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(
+            f"table {label!r}: audit option {key!r} must be a non-empty string, got {value!r}"
+        )
+    return value
+
+
+def _session_settings(
+    label: str, raw: object, column_names: set[str]
+) -> tuple[SessionSetting, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
+        raise ValueError(
+            f"table {label!r}: audit option 'session_settings' must be a list of Column, "
+            f"got {type(raw).__name__}"
+        )
+    settings: list[SessionSetting] = []
+    seen: dict[str, str] = {}
+    for item in raw:
+        if not isinstance(item, Column):
+            raise ValueError(
+                f"table {label!r}: audit option 'session_settings' entries must be "
+                f"sqlalchemy Column objects, got {item!r}"
+            )
+        name = validate_setting_name(
+            item.name, where=f"table {label!r}: audit option 'session_settings'"
+        )
+        folded = name.lower()
+        if folded in seen:
+            raise ValueError(
+                f"table {label!r}: audit option 'session_settings' has {seen[folded]!r} and "
+                f"{name!r}, which PostgreSQL treats as the same setting"
+            )
+        seen[folded] = name
+        setting = SessionSetting(name, type_text(item.type), required=item.nullable is False)
+        if setting.column_name in column_names:
+            raise ValueError(
+                f"table {label!r}: session setting {name!r} needs the audit column "
+                f"{setting.column_name!r}, which clashes with a column of the table"
+            )
+        settings.append(setting)
+    return tuple(settings)
+
+
+def _exclude(label: str, raw: object, column_names: Sequence[str]) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, set, frozenset)):
+        raise ValueError(
+            f"table {label!r}: audit option 'exclude' must be a list of column names, got {raw!r}"
+        )
+    excluded = frozenset(raw)
+    unknown = sorted(str(c) for c in excluded if c not in column_names)
+    if unknown:
+        raise ValueError(
+            f"table {label!r}: audit option 'exclude' names unknown column(s) {unknown}"
+        )
+    return excluded
+
+
+def spec_from_table(table: Table) -> AuditSpec:
+    """Build the :class:`AuditSpec` of an audited table from its options.
+
+    Example::
+
+        t = Table("item", MetaData(), Column("id", Integer, primary_key=True),
+                  info={"audit.options": {"enabled": True}})
+        spec_from_table(t).audit_table_name  # 'item_audit'
+    """
+    label = table_label(table)
+    options = get_options(table)
+    if options is None or not is_enabled(table):
+        raise ValueError(f"table {label!r} is not audited (audit.options enabled is not True)")
+    unknown = sorted(set(options) - KNOWN_KEYS)
+    if unknown:
+        raise ValueError(
+            f"table {label!r}: unknown audit option(s) {unknown}; "
+            f"known options are {sorted(KNOWN_KEYS)}"
+        )
+    column_names = [c.name for c in table.columns]
+    clashes = sorted(set(column_names) & set(META_COLUMNS))
+    if clashes:
+        raise ValueError(
+            f"table {label!r}: column(s) {clashes} clash with the audit table's own columns"
+        )
+    level = options.get("level", "statement")
+    if level not in LEVELS:
+        raise ValueError(
+            f"table {label!r}: audit option 'level' must be one of {list(LEVELS)}, got {level!r}"
+        )
+    excluded = _exclude(label, options.get("exclude"), column_names)
+    settings = _session_settings(label, options.get("session_settings"), set(column_names))
+    skip_unchanged = _bool_option(label, options, "skip_unchanged", False)
+    record_truncate = _bool_option(label, options, "record_truncate", True)
+    primary_key = tuple(c.name for c in table.primary_key.columns)
+    if skip_unchanged and level == "statement":
+        if not primary_key:
+            raise ValueError(
+                f"table {label!r}: audit option 'skip_unchanged' at level 'statement' needs a "
+                "primary key to pair old and new rows; add one or use level 'row'"
+            )
+        if set(primary_key) & excluded:
+            raise ValueError(
+                f"table {label!r}: audit option 'exclude' may not name primary key columns "
+                "when 'skip_unchanged' is on"
+            )
+    audit_schema = _schema_option(label, options)
+    convention = table.metadata.naming_convention
+    names = {
+        key: fit_identifier(
+            render_convention(convention, key, table_name=table.name, schema=table.schema)
+        )
+        for key in ("audit.table", "audit.function", "audit.trigger")
+    }
+    if names["audit.table"] == table.name and (audit_schema or table.schema) == table.schema:
+        raise ValueError(
+            f"table {label!r}: naming convention 'audit.table' gives the audit table the "
+            "table's own name"
+        )
+    return AuditSpec(
+        table_name=table.name,
+        schema=table.schema,
+        audit_table_name=names["audit.table"],
+        audit_schema=audit_schema if audit_schema is not None else table.schema,
+        function_name=names["audit.function"],
+        trigger_name=names["audit.trigger"],
+        columns=tuple(
+            AuditColumn(c.name, type_text(c.type)) for c in table.columns if c.name not in excluded
+        ),
+        session_settings=settings,
+        level=level,
+        skip_unchanged=skip_unchanged,
+        record_truncate=record_truncate,
+        primary_key=primary_key,
+    )

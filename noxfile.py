@@ -1,0 +1,46 @@
+"""Developer entry points.  From a fresh clone with only Python 3.10+:
+
+    python3 -m venv .venv && .venv/bin/pip install -q nox && .venv/bin/nox -s tests
+    python3 -m venv .venv && .venv/bin/pip install -q nox && .venv/bin/nox -s demo
+
+Without ``ALEMBIC_AUDIT_TEST_URL`` (or ``--test-url``) the tests and the demo start
+an embedded PostgreSQL from the ``pgserver`` package.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole test suite (latest SQLAlchemy), on $ALEMBIC_AUDIT_TEST_URL or embedded."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(name="tests-sqlalchemy2.0")
+def tests_sqlalchemy20(session: nox.Session) -> None:
+    """The test suite on SQLAlchemy 2.0."""
+    session.install("-e", ".[test]", "SQLAlchemy[asyncio]>=2.0,<2.1")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Run the demo end to end (embedded PostgreSQL unless a URL is given)."""
+    session.install("-e", ".[psycopg,embedded]")
+    session.run("python", "examples/quickstart.py", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (format and lint) and mypy --strict."""
+    session.install("-e", ".[test]", "mypy>=1.10", "ruff>=0.6")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
