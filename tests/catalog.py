@@ -1,0 +1,55 @@
+"""Helpers that read what users see in pg_catalog and in audit tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+
+def audit_functions(bind: Engine | Connection) -> dict[tuple[str, str], str]:
+    """{(schema, name): pg_get_functiondef} of every non-system function."""
+    sql = """
+        SELECT n.nspname, p.proname, pg_get_functiondef(p.oid)
+        FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%' AND p.prokind = 'f'
+    """
+    with _conn(bind) as conn:
+        return {(s, n): d for s, n, d in conn.exec_driver_sql(sql)}
+
+
+def triggers(bind: Engine | Connection) -> dict[tuple[str, str, str], tuple[str, str]]:
+    """{(schema, table, trigger): (pg_get_triggerdef, tgenabled)} of user triggers."""
+    sql = """
+        SELECT n.nspname, c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgenabled::text
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE NOT t.tgisinternal
+    """
+    with _conn(bind) as conn:
+        return {(s, r, t): (d, e) for s, r, t, d, e in conn.exec_driver_sql(sql)}
+
+
+def rows(bind: Engine | Connection, table: sa.Table, *order_by: str) -> list[dict[str, Any]]:
+    """All rows of ``table`` as dicts, ordered by the given columns."""
+    stmt = sa.select(table).order_by(*(table.c[c] for c in order_by))
+    with _conn(bind) as conn:
+        return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+class _conn:
+    def __init__(self, bind: Engine | Connection) -> None:
+        self.bind = bind
+        self.owned: Connection | None = None
+
+    def __enter__(self) -> Connection:
+        if isinstance(self.bind, Connection):
+            return self.bind
+        self.owned = self.bind.connect()
+        return self.owned
+
+    def __exit__(self, *exc: object) -> None:
+        if self.owned is not None:
+            self.owned.close()
