@@ -22,3 +22,7 @@ class AuditPlugin(CreateEnginePlugin):
     def __init__(self, url: URL, kwargs: dict[str, Any]) -> None:
         super().__init__(url, kwargs)
         enable()
+
+    def update_url(self, url: URL) -> URL:
+        """The plugin takes no URL arguments of its own (SQLAlchemy strips ``plugin``)."""
+        return url

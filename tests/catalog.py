@@ -17,7 +17,7 @@ def audit_functions(bind: Engine | Connection) -> dict[tuple[str, str], str]:
           AND n.nspname NOT LIKE 'pg_toast%' AND p.prokind = 'f'
     """
     with _conn(bind) as conn:
-        return {(s, n): d for s, n, d in conn.exec_driver_sql(sql)}
+        return {(s, n): d for s, n, d in conn.execute(sa.text(sql))}
 
 
 def triggers(bind: Engine | Connection) -> dict[tuple[str, str, str], tuple[str, str]]:
@@ -29,7 +29,7 @@ def triggers(bind: Engine | Connection) -> dict[tuple[str, str, str], tuple[str,
         WHERE NOT t.tgisinternal
     """
     with _conn(bind) as conn:
-        return {(s, r, t): (d, e) for s, r, t, d, e in conn.exec_driver_sql(sql)}
+        return {(s, r, t): (d, e) for s, r, t, d, e in conn.execute(sa.text(sql))}
 
 
 def rows(bind: Engine | Connection, table: sa.Table, *order_by: str) -> list[dict[str, Any]]:
