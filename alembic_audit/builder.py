@@ -93,7 +93,7 @@ def _registry(metadata: MetaData) -> dict[tuple[str, ...], str]:
     registry = metadata.info.get(_REGISTRY_KEY)
     if registry is None:
         registry = metadata.info[_REGISTRY_KEY] = {}
-    return registry  # type: ignore[no-any-return]
+    return registry
 
 
 def _claim_names(spec: AuditSpec, metadata: MetaData, owner: str) -> None:
@@ -135,7 +135,9 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     if existing is not None:
         target = existing.info.get(TARGET_TABLE)
         # Table.to_metadata() copies both tables; reuse the copied audit table.
-        if not (existing.info.get(IS_AUDIT_TABLE) and target is not None and target.key == table.key):
+        if not (
+            existing.info.get(IS_AUDIT_TABLE) and target is not None and target.key == table.key
+        ):
             raise ValueError(
                 f"table {label!r}: its audit table {key!r} clashes with an existing table"
             )
@@ -151,7 +153,9 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
         ]
         # Setting columns stay nullable even for required settings: adding a required
         # setting later must not fail on the audit rows already there.
-        settings_cols = {c.name: c for c in table.info["audit.options"].get("session_settings") or ()}
+        settings_cols = {
+            c.name: c for c in table.info["audit.options"].get("session_settings") or ()
+        }
         audit_cols += [
             Column(s.column_name, settings_cols[s.name].type, nullable=True)
             for s in spec.session_settings
@@ -196,7 +200,8 @@ def get_audit_spec(table: Table) -> AuditSpec:
             f"table {table_label(table)!r} is not audited; was alembic_audit.enable() called "
             "before the table was defined?"
         )
-    return spec  # type: ignore[no-any-return]
+    assert isinstance(spec, AuditSpec)
+    return spec
 
 
 def audited_tables(metadata: MetaData) -> list[Table]:

@@ -86,7 +86,7 @@ def set_session_vars(
     stmt, params = session_vars_statement(**values)
     if inspect.iscoroutinefunction(conn.execute):
         return _async_execute(conn, stmt, params)  # type: ignore[arg-type]
-    conn.execute(stmt, params)  # type: ignore[union-attr]
+    conn.execute(stmt, params)
     return None
 
 

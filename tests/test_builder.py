@@ -11,8 +11,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 import alembic_audit
 from alembic_audit import AuditSpec, get_audit_spec
-from alembic_audit.builder import AUDIT_TABLE, CREATE_DDL, DROP_DDL, IS_AUDIT_TABLE, IS_AUDITED
-from alembic_audit.builder import TARGET_TABLE
+from alembic_audit.builder import (
+    AUDIT_TABLE,
+    CREATE_DDL,
+    DROP_DDL,
+    IS_AUDIT_TABLE,
+    IS_AUDITED,
+    TARGET_TABLE,
+)
 from alembic_audit.naming import fit_identifier
 
 
@@ -194,7 +200,11 @@ def test_audit_table_clashing_with_existing_table_is_refused():
 )
 def test_bad_options_fail_at_definition_naming_table_and_key(options, message):
     md = sa.MetaData()
-    cols = [sa.Column("id", sa.Integer), sa.Column("name", sa.String), sa.Column("audit_x", sa.Integer)]
+    cols = [
+        sa.Column("id", sa.Integer),
+        sa.Column("name", sa.String),
+        sa.Column("audit_x", sa.Integer),
+    ]
     if message == "":
         # 'name' as a setting is fine: its column is audit_name, not name.
         sa.Table("item", md, *cols, info={"audit.options": options})

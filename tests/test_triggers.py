@@ -51,7 +51,10 @@ def test_insert_update_delete_write_audit_rows(engine: Engine, level: str) -> No
     rid = uuid.uuid4()
     with engine.begin() as conn:
         alembic_audit.set_session_vars(conn, username="alice", request_id=rid, tenant=7)
-        conn.execute(item.insert(), [{"id": 1, "name": "pen", "price": 1.5}, {"id": 2, "name": "ink", "price": None}])
+        conn.execute(
+            item.insert(),
+            [{"id": 1, "name": "pen", "price": 1.5}, {"id": 2, "name": "ink", "price": None}],
+        )
         conn.execute(item.update().where(item.c.id == 1).values(price=2))
         conn.execute(item.delete().where(item.c.id == 2))
         tx_time, role = conn.exec_driver_sql("SELECT now(), current_user").one()
@@ -85,7 +88,9 @@ def test_required_setting_missing_names_setting_and_table_and_rolls_back(
 
 
 @pytest.mark.parametrize("level", ["row", "statement"])
-def test_empty_setting_left_by_pooled_connection_counts_as_unset(engine: Engine, level: str) -> None:
+def test_empty_setting_left_by_pooled_connection_counts_as_unset(
+    engine: Engine, level: str
+) -> None:
     md, item, audit = make_model(level)
     setup(engine, md)
     with engine.connect() as conn:  # one physical connection for both transactions
@@ -162,7 +167,7 @@ def test_hostile_identifiers_work(engine: Engine, level: str) -> None:
         schema=HOSTILE_NAMES["schema"],
         info={"audit.options": {"enabled": True, "level": level, "skip_unchanged": True}},
     )
-    audit = md.tables[f'{HOSTILE_NAMES["schema"]}.{HOSTILE_NAMES["table"]}_audit']
+    audit = md.tables[f"{HOSTILE_NAMES['schema']}.{HOSTILE_NAMES['table']}_audit"]
     with engine.begin() as conn:
         conn.execute(sa.schema.CreateSchema(HOSTILE_NAMES["schema"]))
     setup(engine, md)
@@ -231,7 +236,10 @@ def test_level_change_by_reinstall_leaves_no_stale_trigger(engine: Engine) -> No
     setup(engine, md)
     md_row, _, _ = make_model("row")
     install_audit_triggers(md_row, engine)
-    assert sorted(t[2] for t in triggers(engine)) == ["public_item_audit", "public_item_audit_truncate"]
+    assert sorted(t[2] for t in triggers(engine)) == [
+        "public_item_audit",
+        "public_item_audit_truncate",
+    ]
 
 
 def test_install_inside_callers_transaction_and_sql_script(engine: Engine) -> None:
@@ -239,7 +247,7 @@ def test_install_inside_callers_transaction_and_sql_script(engine: Engine) -> No
     md.create_all(engine)
     script = install_audit_triggers(md)
     assert script is not None and script.count("CREATE TRIGGER") == 4
-    assert "CREATE OR REPLACE FUNCTION \"public\".\"public_item_audit\"()" in script
+    assert 'CREATE OR REPLACE FUNCTION "public"."public_item_audit"()' in script
     with engine.connect() as conn:
         conn.begin()
         assert install_audit_triggers(md, conn) is None
@@ -254,9 +262,7 @@ def test_search_path_of_session_cannot_redirect_audit_insert(engine: Engine) -> 
     setup(engine, md)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE SCHEMA decoy")
-        conn.exec_driver_sql(
-            "CREATE TABLE decoy.item_audit (LIKE public.item_audit)"
-        )
+        conn.exec_driver_sql("CREATE TABLE decoy.item_audit (LIKE public.item_audit)")
         conn.exec_driver_sql("SET LOCAL search_path = decoy, public")
         alembic_audit.set_session_vars(conn, username="alice")
         conn.execute(sa.text("INSERT INTO item (id) VALUES (1)"))
