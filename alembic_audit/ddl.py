@@ -85,7 +85,15 @@ def _setting_var(index: int) -> str:
 
 
 def _declare(spec: AuditSpec) -> list[str]:
-    return [f"    {_setting_var(i)} {s.type};" for i, s in enumerate(spec.session_settings)]
+    # Typed as the audit column (%TYPE through the qualified audit table), not by the
+    # setting's type name: a bare type name is looked up through the pinned search_path,
+    # and pg_temp is searched for types, so a session could substitute a temporary
+    # domain whose CHECK runs its own code as the owner of a SECURITY DEFINER function.
+    table = qualify(*spec.qualified_audit_table)
+    return [
+        f"    {_setting_var(i)} {table}.{quote(s.column_name)}%TYPE;"
+        for i, s in enumerate(spec.session_settings)
+    ]
 
 
 def _read_settings(spec: AuditSpec) -> list[str]:
@@ -112,11 +120,25 @@ def _read_settings(spec: AuditSpec) -> list[str]:
     return lines
 
 
+#: The role the writing session acts as.  Under SECURITY DEFINER, CURRENT_USER is the
+#: function's owner; the ``role`` setting still holds the SET ROLE role ('none' when no
+#: SET ROLE is active, then the session user is the acting role).  Neither can be set
+#: to a role the session is not a member of.
+SESSION_ROLE_SQL = (
+    "CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER "
+    "ELSE pg_catalog.current_setting('role') END"
+)
+
+
+def _user_sql(spec: AuditSpec) -> str:
+    return SESSION_ROLE_SQL if spec.security_definer else "CURRENT_USER"
+
+
 def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
     return [
         f"'{operation}'",
         "pg_catalog.now()",
-        "CURRENT_USER",
+        _user_sql(spec),
         *(_setting_var(i) for i in range(len(spec.session_settings))),
     ]
 
@@ -276,9 +298,74 @@ def create_function_sql(spec: AuditSpec) -> str:
         f"CREATE OR REPLACE FUNCTION {qualify(*spec.qualified_function)}()\n"
         " RETURNS trigger\n"
         " LANGUAGE plpgsql\n"
-        " SET search_path TO 'pg_catalog', 'pg_temp'\n"
+        + (" SECURITY DEFINER\n" if spec.security_definer else "")
+        + " SET search_path TO 'pg_catalog', 'pg_temp'\n"
         f"AS {tag}{body}{tag}"
     )
+
+
+def revoke_function_sql(spec: AuditSpec) -> str:
+    """Take EXECUTE on the trigger function away from PUBLIC.
+
+    Firing a trigger checks no EXECUTE privilege, so the audit keeps working; but
+    nobody else can attach the function (which may run as its owner) to a table of
+    their own and so write forged rows into the audit table.
+    """
+    return f"REVOKE ALL ON FUNCTION {qualify(*spec.qualified_function)}() FROM PUBLIC"
+
+
+def guard_function_body() -> str:
+    """The PL/pgSQL body of the append-only guard: refuse, naming table and operation."""
+    return "\n".join(
+        [
+            "",
+            "BEGIN",
+            "    RAISE EXCEPTION USING",
+            "        ERRCODE = 'insufficient_privilege',",
+            "        MESSAGE = pg_catalog.format("
+            "'audit table %I.%I is append-only: %s refused', "
+            "TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP),",
+            "        HINT = 'audit rows cannot be changed or removed (audit option "
+            "append_only); only the table owner can disable the guard trigger';",
+            "    RETURN NULL;",
+            "END;",
+            "",
+        ]
+    )
+
+
+def create_guard_sqls(spec: AuditSpec) -> list[str]:
+    """The append-only guard: its function, then a BEFORE statement trigger on the
+    audit table refusing UPDATE, DELETE and TRUNCATE (even of zero rows).
+
+    Example::
+
+        create_guard_sqls(spec.replace(append_only=True))
+    """
+    body = guard_function_body()
+    tag = _dollar_tag(body)
+    func = qualify(*spec.qualified_guard_function)
+    return [
+        f"CREATE OR REPLACE FUNCTION {func}()\n"
+        " RETURNS trigger\n"
+        " LANGUAGE plpgsql\n"
+        " SET search_path TO 'pg_catalog', 'pg_temp'\n"
+        f"AS {tag}{body}{tag}",
+        f"REVOKE ALL ON FUNCTION {func}() FROM PUBLIC",
+        f"CREATE TRIGGER {quote(spec.guard_trigger_name)}"
+        f" BEFORE UPDATE OR DELETE OR TRUNCATE ON {qualify(*spec.qualified_audit_table)}"
+        f" FOR EACH STATEMENT EXECUTE FUNCTION {func}()",
+    ]
+
+
+def drop_guard_sqls(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
+    """Guard trigger then guard function (see :func:`create_guard_sqls`)."""
+    exists = " IF EXISTS" if if_exists else ""
+    return [
+        f"DROP TRIGGER{exists} {quote(spec.guard_trigger_name)}"
+        f" ON {qualify(*spec.qualified_audit_table)}",
+        f"DROP FUNCTION{exists} {qualify(*spec.qualified_guard_function)}()",
+    ]
 
 
 def create_trigger_sqls(spec: AuditSpec) -> list[str]:
@@ -333,14 +420,19 @@ def create_statements(spec: AuditSpec, *, replace_triggers: bool = False) -> lis
         for stmt in create_statements(spec):
             conn.execute(AuditDDL(stmt))
     """
-    stmts = [create_function_sql(spec)]
+    stmts = [create_function_sql(spec), revoke_function_sql(spec)]
     if replace_triggers:
         table = qualify(*spec.qualified_table)
         stmts += [
             f"DROP TRIGGER IF EXISTS {quote(n)} ON {table}"
             for n in all_trigger_names(spec.trigger_name)
         ]
-    return stmts + create_trigger_sqls(spec)
+        # A guard left by an earlier spec: removed, or recreated just below.
+        stmts += drop_guard_sqls(spec, if_exists=True)
+    stmts += create_trigger_sqls(spec)
+    if spec.append_only:
+        stmts += create_guard_sqls(spec)
+    return stmts
 
 
 def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
@@ -350,8 +442,13 @@ def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
     the triggers, so that it also works after the audited table is gone.
     """
     if if_exists:
-        return [drop_function_sql(spec, if_exists=True, cascade=True)]
-    return drop_trigger_sqls(spec) + [drop_function_sql(spec)]
+        stmts = [drop_function_sql(spec, if_exists=True, cascade=True)]
+        if spec.append_only:
+            guard_func = qualify(*spec.qualified_guard_function)
+            stmts.append(f"DROP FUNCTION IF EXISTS {guard_func}() CASCADE")
+        return stmts
+    guard = drop_guard_sqls(spec) if spec.append_only else []
+    return drop_trigger_sqls(spec) + guard[:1] + [drop_function_sql(spec)] + guard[1:]
 
 
 def script(statements: list[str]) -> str:
@@ -363,12 +460,15 @@ __all__ = [
     "AuditDDL",
     "OPERATION_COLUMN",
     "create_function_sql",
+    "create_guard_sqls",
     "create_statements",
     "create_trigger_sqls",
     "drop_function_sql",
+    "drop_guard_sqls",
     "drop_statements",
     "drop_trigger_sqls",
     "qualify",
     "quote",
+    "revoke_function_sql",
     "script",
 ]

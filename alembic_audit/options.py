@@ -29,6 +29,8 @@ KNOWN_KEYS = frozenset(
         "exclude",
         "skip_unchanged",
         "record_truncate",
+        "security_definer",
+        "append_only",
     }
 )
 
@@ -202,6 +204,8 @@ def spec_from_table(table: Table) -> AuditSpec:
     settings = _session_settings(label, options.get("session_settings"), set(column_names))
     skip_unchanged = _bool_option(label, options, "skip_unchanged", False)
     record_truncate = _bool_option(label, options, "record_truncate", True)
+    security_definer = _bool_option(label, options, "security_definer", True)
+    append_only = _bool_option(label, options, "append_only", False)
     primary_key = tuple(c.name for c in table.primary_key.columns)
     if skip_unchanged and level == "statement":
         if not primary_key:
@@ -242,4 +246,6 @@ def spec_from_table(table: Table) -> AuditSpec:
         skip_unchanged=skip_unchanged,
         record_truncate=record_truncate,
         primary_key=primary_key,
+        security_definer=security_definer,
+        append_only=append_only,
     )

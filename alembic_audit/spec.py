@@ -109,6 +109,11 @@ class AuditSpec:
     primary_key: tuple[str, ...] = ()
     #: Schema of the trigger function; ``None`` means the audit table's schema.
     function_schema: str | None = None
+    #: Run the trigger function as its owner (``SECURITY DEFINER``): writers need no
+    #: privilege on the audit table, so they cannot forge or alter audit rows.
+    security_definer: bool = True
+    #: Refuse UPDATE, DELETE and TRUNCATE on the audit table (a guard trigger).
+    append_only: bool = False
 
     # -- derived names ---------------------------------------------------------
     @property
@@ -144,6 +149,24 @@ class AuditSpec:
         from .naming import trigger_names_for
 
         return trigger_names_for(self.trigger_name, self.level, self.record_truncate)
+
+    @property
+    def guard_function_name(self) -> str:
+        """Name of the append-only guard function (used when ``append_only``)."""
+        from .naming import fit_identifier
+
+        return fit_identifier(self.function_name + "_append_only")
+
+    @property
+    def qualified_guard_function(self) -> tuple[str, str]:
+        return (self.effective_function_schema, self.guard_function_name)
+
+    @property
+    def guard_trigger_name(self) -> str:
+        """Name of the append-only guard trigger on the audit table."""
+        from .naming import fit_identifier
+
+        return fit_identifier(self.trigger_name + "_append_only")
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -189,6 +212,8 @@ class AuditSpec:
             "record_truncate": self.record_truncate,
             "primary_key": list(self.primary_key),
             "function_schema": self.function_schema,
+            "security_definer": self.security_definer,
+            "append_only": self.append_only,
         }
 
     @classmethod
