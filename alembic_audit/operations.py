@@ -469,6 +469,9 @@ class ReplaceAuditTrigger(MigrateOperation):
     ``old_spec`` (a hand-edited function): the upgrade drops those triggers, and
     the reverse op recreates exactly those texts (as ``function_sql`` /
     ``trigger_sqls``, which, when given, are created instead of ``spec``'s DDL).
+    ``*_trigger_sqls`` hold the triggers on the audited table only (the names of
+    ``spec.trigger_names``, possibly drifted); the append-only guard on the audit
+    table is always dropped and created from the specs.
 
     Example::
 
@@ -540,7 +543,14 @@ class ReplaceAuditTrigger(MigrateOperation):
         if old is None:
             old_spec = live_spec(operations, "replace_audit_trigger", table_name, schema)
         else:
-            old_spec = build_spec(None, "replace_audit_trigger", table_name, schema, _fields(old))
+            # The old definition names its table only if it differs (a renamed table).
+            old_spec = build_spec(
+                None,
+                "replace_audit_trigger",
+                old.get("table_name", table_name),
+                old.get("schema", schema),
+                _fields(old),
+            )
         if new is not None:
             if changes:
                 raise ValueError(
@@ -658,6 +668,28 @@ def _drop_audit_trigger(operations: Operations, operation: DropAuditTrigger) -> 
     _run(operations, statements)
 
 
+def _create_sqls(
+    spec: AuditSpec, function_sql: str | None, trigger_sqls: tuple[str, ...] | None
+) -> list[str]:
+    """``ddl.create_statements(spec)``, with the function and the triggers on the
+    audited table swapped for raw texts when given.
+
+    Raw texts are exactly what the database held before (a downgrade restoring a
+    hand-edited definition); everything else (privileges, guard) still comes from
+    the spec, so statements added to ``create_statements`` later apply here too.
+    """
+    statements = ddl.create_statements(spec)
+    if function_sql is not None:
+        generated = ddl.create_function_sql(spec)
+        statements = [function_sql if s == generated else s for s in statements]
+    if trigger_sqls is not None:
+        generated_triggers = ddl.create_trigger_sqls(spec)
+        first = statements.index(generated_triggers[0])
+        rest = [s for s in statements if s not in generated_triggers]
+        statements = rest[:first] + list(trigger_sqls) + rest[first:]
+    return statements
+
+
 @Operations.implementation_for(ReplaceAuditTrigger)
 def _replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigger) -> None:
     new, old = operation.spec, operation.old_spec
@@ -669,15 +701,11 @@ def _replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigge
     else:
         old_triggers = list(old.trigger_names)
     statements = [ddl_ops.drop_trigger_by_name_sql(old, name) for name in old_triggers]
+    if old.append_only:
+        # The guard trigger on the audit table, then its function; recreated below
+        # by the new definition if it still asks for one.
+        statements += ddl.drop_guard_sqls(old)
     if old.qualified_function != new.qualified_function:
         statements.append(ddl.drop_function_sql(old))
-    if operation.function_sql is not None or operation.trigger_sqls is not None:
-        # Exactly what the database held before (a downgrade restoring a hand-edited
-        # definition): the raw texts, not DDL regenerated from a spec.
-        function_sql = operation.function_sql
-        trigger_sqls = operation.trigger_sqls
-        statements.append(ddl.create_function_sql(new) if function_sql is None else function_sql)
-        statements += ddl.create_trigger_sqls(new) if trigger_sqls is None else list(trigger_sqls)
-    else:
-        statements += ddl.create_statements(new)
+    statements += _create_sqls(new, operation.function_sql, operation.trigger_sqls)
     _run(operations, statements)
