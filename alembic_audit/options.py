@@ -31,6 +31,7 @@ KNOWN_KEYS = frozenset(
         "record_truncate",
         "security_definer",
         "append_only",
+        "drop_history",  # with enabled=False: autogenerate drops the audit table too
     }
 )
 
@@ -95,6 +96,29 @@ def is_enabled(table: Table) -> bool:
             f"got {enabled!r}"
         )
     return enabled
+
+
+def drop_history_requested(table: Table) -> bool:
+    """Whether ``audit.options`` asks autogenerate to drop the audit table and its rows.
+
+    Only meaningful with ``enabled: False``: turning auditing off keeps the audit
+    table unless ``drop_history`` is ``True``.
+
+    Example::
+
+        Table("item", metadata, ..., info={"audit.options": {
+            "enabled": False, "drop_history": True}})
+    """
+    options = get_options(table)
+    if options is None:
+        return False
+    value = _bool_option(table_label(table), options, "drop_history", False)
+    if value and is_enabled(table):
+        raise ValueError(
+            f"table {table_label(table)!r}: audit option 'drop_history' only applies with "
+            "'enabled': False (it drops the audit table when auditing is turned off)"
+        )
+    return value
 
 
 def _bool_option(label: str, options: Mapping[str, Any], key: str, default: bool) -> bool:
@@ -189,6 +213,7 @@ def spec_from_table(table: Table) -> AuditSpec:
             f"table {label!r}: unknown audit option(s) {unknown}; "
             f"known options are {sorted(KNOWN_KEYS)}"
         )
+    drop_history_requested(table)  # validates: refused while enabled
     column_names = [c.name for c in table.columns]
     clashes = sorted(set(column_names) & set(META_COLUMNS))
     if clashes:
