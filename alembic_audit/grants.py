@@ -1,0 +1,112 @@
+"""The least-privilege role setup: let an application role write audited tables
+while it can neither change nor forge audit rows.
+
+Run it as the role that owns the tables and trigger functions (the migration role)
+after the triggers are installed.  See the README section "Security model".
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection, Engine
+
+from . import ddl, ddl_grants
+from .builder import audited_tables, get_audit_spec
+from .install import _connection
+
+
+def _owned_sequences(conn: Connection, schema: str, table: str) -> list[tuple[str, str]]:
+    rows = conn.execute(text(ddl_grants.OWNED_SEQUENCES_SQL), {"table": ddl.qualify(schema, table)})
+    return [(str(s), str(n)) for s, n in rows]
+
+
+def _apply(statements: list[str], bind: Engine | Connection | None) -> str | None:
+    if bind is None:
+        return ddl.script(statements)
+    with _connection(bind) as conn:
+        for stmt in statements:
+            conn.execute(ddl.AuditDDL(stmt))
+    return None
+
+
+def grant_audit_access(
+    metadata: MetaData,
+    role: str,
+    bind: Engine | Connection | None = None,
+    *,
+    read_history: bool = False,
+) -> str | None:
+    """Grant ``role`` what it needs to write every audited table of ``metadata``.
+
+    The role gets USAGE on the tables' schemas, SELECT/INSERT/UPDATE/DELETE on the
+    audited tables and USAGE on the sequences of their serial columns; any privilege
+    it held on the audit tables is revoked (``read_history=True`` gives back SELECT).
+    With the default ``SECURITY DEFINER`` trigger functions that is all: audit rows
+    are written by the function's owner.  A table audited with
+    ``"security_definer": False`` also grants INSERT on its audit table, which lets
+    the role insert forged rows: prefer the default.
+
+    With a bind, everything runs in one transaction; without one, the SQL script is
+    returned (sequence grants need the catalog, so the script leaves them out).
+
+    Example::
+
+        install_audit_triggers(metadata, owner_engine)
+        grant_audit_access(metadata, "app_writer", owner_engine, read_history=True)
+    """
+    ddl_grants.validate_role_name(role)
+    tables = audited_tables(metadata)
+    if bind is None:
+        return ddl.script(
+            [
+                stmt
+                for table in tables
+                for stmt in ddl_grants.grant_writer_sqls(
+                    get_audit_spec(table), role, read_history=read_history
+                )
+            ]
+        )
+    with _connection(bind) as conn:
+        for table in tables:
+            spec = get_audit_spec(table)
+            stmts = ddl_grants.grant_writer_sqls(spec, role, read_history=read_history)
+            stmts += [
+                ddl_grants.grant_sequence_sql(schema, name, role)
+                for schema, name in _owned_sequences(conn, *spec.qualified_table)
+            ]
+            _apply(stmts, conn)
+    return None
+
+
+def revoke_audit_access(
+    metadata: MetaData, role: str, bind: Engine | Connection | None = None
+) -> str | None:
+    """Revoke what :func:`grant_audit_access` granted (schema USAGE is kept).
+
+    Example::
+
+        revoke_audit_access(metadata, "app_writer", owner_engine)
+    """
+    ddl_grants.validate_role_name(role)
+    tables = audited_tables(metadata)
+    if bind is None:
+        return ddl.script(
+            [
+                stmt
+                for table in tables
+                for stmt in ddl_grants.revoke_writer_sqls(get_audit_spec(table), role)
+            ]
+        )
+    with _connection(bind) as conn:
+        for table in tables:
+            spec = get_audit_spec(table)
+            stmts = ddl_grants.revoke_writer_sqls(spec, role)
+            stmts += [
+                ddl_grants.revoke_sequence_sql(schema, name, role)
+                for schema, name in _owned_sequences(conn, *spec.qualified_table)
+            ]
+            _apply(stmts, conn)
+    return None
+
+
+__all__ = ["grant_audit_access", "revoke_audit_access"]
