@@ -46,7 +46,7 @@ def render_literal(value: Any, indent: str = "") -> str:
 
     Strings use double quotes (JSON escaping is valid Python); lists of records
     (tuples) and dicts go one item per line, lists of scalars and records on one
-    line; a multi-line string is split into one literal per line in parentheses.
+    line when short; a multi-line string is split into one literal per line in parentheses.
 
     Example::
 
@@ -72,8 +72,10 @@ def render_literal(value: Any, indent: str = "") -> str:
         return f"(\n{items}{indent})"
     if isinstance(value, list):
         if all(not isinstance(v, (list, tuple, dict)) for v in value):
-            # A list of names such as a primary key: one line.
-            return "[" + ", ".join(render_literal(v, indent) for v in value) + "]"
+            # A short list of names such as a primary key: one line.
+            one_line = "[" + ", ".join(render_literal(v, indent) for v in value) + "]"
+            if len(one_line) <= 60 and "\n" not in one_line:
+                return one_line
         items = "".join(f"{inner}{render_literal(v, inner)},\n" for v in value)
         return f"[\n{items}{indent}]"
     if isinstance(value, dict):
