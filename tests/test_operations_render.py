@@ -121,7 +121,9 @@ def test_render_replace_exact_text_with_raw_definitions() -> None:
     op = ReplaceAuditTrigger(
         new,
         SPEC,
-        old_function_sql="CREATE OR REPLACE FUNCTION public.f()\n RETURNS trigger\nAS $x$ 'q' $x$\n",
+        old_function_sql=(
+            "CREATE OR REPLACE FUNCTION public.f()\n RETURNS trigger\nAS $x$ 'q' $x$\n"
+        ),
         old_trigger_sqls=('CREATE TRIGGER "T" AFTER INSERT ON public.item FOR EACH ROW',),
     )
     text, _ = _render(op)
