@@ -61,6 +61,11 @@ def enable() -> None:
         event.listen(Table, "after_parent_attach", _on_table_attach)
         event.listen(Column, "after_parent_attach", _on_column_attach)
         _enabled = True
+    # Autogenerate for projects that never list the "alembic_audit" plugin in
+    # env.py (the seed's documented setup); the comparator runs once either way.
+    from .plugin import register_global
+
+    register_global()
 
 
 def is_enabled_globally() -> bool:
