@@ -35,9 +35,9 @@ def tests_minimum(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """Run the demo end to end (embedded PostgreSQL unless a URL is given)."""
+    """The sample shop end to end: sample_project/demo.py (embedded PostgreSQL unless a URL)."""
     session.install("-e", ".[psycopg,embedded]")
-    session.run("python", "examples/quickstart.py", *session.posargs)
+    session.run("python", "sample_project/demo.py", *session.posargs)
 
 
 @nox.session
