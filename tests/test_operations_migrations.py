@@ -518,3 +518,23 @@ def test_drop_recreates_what_was_there(project: AlembicProject) -> None:
     assert s2["columns"] == s1["columns"]  # the audit table and its rows stay
     project.downgrade("r1")
     assert snapshot(project.url) == s1
+
+
+def test_typed_module_in_a_migration(project: AlembicProject) -> None:
+    project.write_migration("r0", None, **R0)
+    project.write_migration(
+        "r1",
+        "r0",
+        imports="from alembic_audit import op as audit_op",
+        upgrade='audit_op.create_audit_trigger("item", level="row", create_audit_table=True)',
+        downgrade='audit_op.drop_audit_trigger("item", drop_audit_table=True)',
+    )
+    project.upgrade("r0")
+    s0 = snapshot(project.url)
+    project.upgrade("r1")
+    assert names(snapshot(project.url), "triggers") == [
+        "public_item_audit",
+        "public_item_audit_truncate",
+    ]
+    project.downgrade("r0")
+    assert snapshot(project.url) == s0

@@ -196,3 +196,19 @@ def test_reverse_and_diff_tuples() -> None:
         "F",
         ("T",),
     )
+
+
+def test_typed_module_matches_the_registered_operations() -> None:
+    # alembic_audit.op is the typed spelling of op.*_audit_trigger: same parameters.
+    import inspect
+
+    from alembic.operations import Operations
+
+    from alembic_audit import op as audit_op
+
+    for name in ("create_audit_trigger", "drop_audit_trigger", "replace_audit_trigger"):
+        registered = inspect.signature(getattr(Operations, name))
+        typed = inspect.signature(getattr(audit_op, name))
+        expected = [(p.name, p.kind, p.default) for p in registered.parameters.values()][1:]
+        assert [(p.name, p.kind, p.default) for p in typed.parameters.values()] == expected
+        assert getattr(audit_op, name).__doc__
