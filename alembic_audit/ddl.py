@@ -21,7 +21,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import ExecutableDDLElement
 
 from .naming import all_trigger_names
-from .spec import OPERATION_COLUMN, AuditSpec
+from .spec import OPERATION_COLUMN, USER_COLUMN, AuditSpec
 
 # "named" paramstyle: the preparer must not double '%' here; AuditDDL does it at
 # execution time for the driver actually in use.
@@ -30,6 +30,9 @@ _PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer
 #: Transition table names used by statement-level triggers.
 NEW_TABLE = "audit_new"
 OLD_TABLE = "audit_old"
+
+#: PL/pgSQL variable holding the acting role, read once per call.
+USER_VAR = "audit_user"
 
 
 def quote(name: str) -> str:
@@ -93,31 +96,67 @@ def _declare(spec: AuditSpec) -> list[str]:
     return [
         f"    {_setting_var(i)} {table}.{quote(s.column_name)}%TYPE;"
         for i, s in enumerate(spec.session_settings)
-    ]
+    ] + [f"    {USER_VAR} {table}.{quote(USER_COLUMN)}%TYPE;"]
 
 
 def _read_settings(spec: AuditSpec) -> list[str]:
-    lines: list[str] = []
+    # Read once per call (per statement at statement level), then used as parameters of
+    # the INSERT: no setting lookup per audit row.
+    lines = [f"    {USER_VAR} := {_user_sql(spec)};"]
     for i, s in enumerate(spec.session_settings):
-        var = _setting_var(i)
         # '' counts as unset: a pooled connection reports '' for a setting that an
         # earlier transaction set locally, not NULL.
         lines.append(
-            f"    {var} := NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+            f"    {_setting_var(i)} := "
+            f"NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
         )
+    return lines
+
+
+def _require_settings(spec: AuditSpec, indent: str) -> list[str]:
+    lines: list[str] = []
+    for i, s in enumerate(spec.session_settings):
         if s.required:
             lines += [
-                f"    IF {var} IS NULL THEN",
-                "        RAISE EXCEPTION USING",
-                "            ERRCODE = 'not_null_violation',",
-                "            MESSAGE = pg_catalog.format("
+                f"{indent}IF {_setting_var(i)} IS NULL THEN",
+                f"{indent}    RAISE EXCEPTION USING",
+                f"{indent}        ERRCODE = 'not_null_violation',",
+                f"{indent}        MESSAGE = pg_catalog.format("
                 f"'required audit setting \"{s.setting_name}\" is not set for a change to %I.%I',"
                 " TG_TABLE_SCHEMA, TG_TABLE_NAME),",
-                f"            HINT = 'call set_session_vars(connection, {s.name}=...) in the same "
-                "transaction';",
-                "    END IF;",
+                f"{indent}        HINT = 'call set_session_vars(connection, {s.name}=...) in the "
+                "same transaction';",
+                f"{indent}END IF;",
             ]
     return lines
+
+
+def _statement_require_settings(spec: AuditSpec) -> list[str]:
+    """Required-setting checks at statement level, paid only when a setting is missing.
+
+    A statement trigger fires even when no row changed; such a statement must not
+    fail (the row level never fires for it), so a missing setting is an error only
+    if the transition table holds a row.  On the normal path (settings set) no query
+    runs here, and a zero-row statement's INSERT ... SELECT simply inserts nothing.
+    """
+    checks = _require_settings(spec, "        ")
+    if not checks:
+        return []
+    missing = " OR ".join(
+        f"{_setting_var(i)} IS NULL" for i, s in enumerate(spec.session_settings) if s.required
+    )
+    return [
+        f"    IF {missing} THEN",
+        "        IF TG_OP = 'DELETE' THEN",
+        f"            PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
+        "        ELSIF TG_OP <> 'TRUNCATE' THEN",
+        f"            PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
+        "        END IF;",
+        "        IF TG_OP = 'TRUNCATE' OR FOUND THEN",
+        *("    " + line for line in checks),
+        "        END IF;",
+        "    END IF;",
+    ]
 
 
 #: The role the writing session acts as.  Under SECURITY DEFINER, CURRENT_USER is the
@@ -138,7 +177,7 @@ def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
     return [
         f"'{operation}'",
         "pg_catalog.now()",
-        _user_sql(spec),
+        USER_VAR,
         *(_setting_var(i) for i in range(len(spec.session_settings))),
     ]
 
@@ -149,9 +188,7 @@ def _insert_into(spec: AuditSpec) -> str:
 
 
 def _truncate_branch(spec: AuditSpec) -> list[str]:
-    cols = ", ".join(
-        quote(c) for c in spec.audit_column_names if c not in spec.column_names
-    )
+    cols = ", ".join(quote(c) for c in spec.audit_column_names if c not in spec.column_names)
     values = ", ".join(_meta_values(spec, "T"))
     return [
         "    IF TG_OP = 'TRUNCATE' THEN",
@@ -169,7 +206,11 @@ def _row_image(prefix: str, spec: AuditSpec) -> str:
 def _row_body(spec: AuditSpec) -> list[str]:
     insert = _insert_into(spec)
     lines: list[str] = []
-    for op, code, record in (("INSERT", "I", "NEW"), ("UPDATE", "U", "NEW"), ("DELETE", "D", "OLD")):
+    for op, code, record in (
+        ("INSERT", "I", "NEW"),
+        ("UPDATE", "U", "NEW"),
+        ("DELETE", "D", "OLD"),
+    ):
         values = [f"{record}.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
         lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
         if op == "UPDATE" and spec.skip_unchanged:
@@ -217,21 +258,6 @@ def _statement_body(spec: AuditSpec) -> list[str]:
     return lines
 
 
-def _statement_guard(spec: AuditSpec) -> list[str]:
-    # A statement trigger fires even when no row changed; skip it then, so that a
-    # zero-row write behaves as at row level (no audit row, no required-setting check).
-    return [
-        "    IF TG_OP = 'DELETE' THEN",
-        f"        PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
-        "    ELSIF TG_OP <> 'TRUNCATE' THEN",
-        f"        PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
-        "    END IF;",
-        "    IF TG_OP <> 'TRUNCATE' AND NOT FOUND THEN",
-        "        RETURN NULL;",
-        "    END IF;",
-    ]
-
-
 _SPEC_MARK = "alembic_audit spec "
 _SPEC_COMMENT = re.compile(r"/\* alembic_audit spec (\{.*?\}) \*/")
 
@@ -267,13 +293,13 @@ def spec_from_function_body(body: str) -> AuditSpec | None:
 def function_body(spec: AuditSpec) -> str:
     """The PL/pgSQL body (between the dollar quotes) of the trigger function."""
     lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
-    declare = _declare(spec)
-    if declare:
-        lines += ["DECLARE", *declare]
+    lines += ["DECLARE", *_declare(spec)]
     lines.append("BEGIN")
-    if spec.level == "statement":
-        lines += _statement_guard(spec)
     lines += _read_settings(spec)
+    if spec.level == "statement":
+        lines += _statement_require_settings(spec)
+    else:
+        lines += _require_settings(spec, "    ")
     if spec.record_truncate:
         lines += _truncate_branch(spec)
     lines += _row_body(spec) if spec.level == "row" else _statement_body(spec)
@@ -380,9 +406,14 @@ def create_trigger_sqls(spec: AuditSpec) -> list[str]:
             f" FOR EACH ROW EXECUTE FUNCTION {func}()"
         )
     else:
+        update_referencing = f"NEW TABLE AS {quote(NEW_TABLE)}"
+        if spec.skip_unchanged:
+            update_referencing = f"OLD TABLE AS {quote(OLD_TABLE)} " + update_referencing
         for event, referencing in (
             ("INSERT", f"NEW TABLE AS {quote(NEW_TABLE)}"),
-            ("UPDATE", f"OLD TABLE AS {quote(OLD_TABLE)} NEW TABLE AS {quote(NEW_TABLE)}"),
+            # The old images are captured only when compared: capturing them costs
+            # as much again as the new ones on a bulk UPDATE.
+            ("UPDATE", update_referencing),
             ("DELETE", f"OLD TABLE AS {quote(OLD_TABLE)}"),
         ):
             stmts.append(
