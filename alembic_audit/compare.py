@@ -278,12 +278,16 @@ def compare_audit(
             diff = differences(spec, found)
             if not diff:
                 continue
-            last.append(_replace_op(spec, found, diff))
             log.info("Detected changed audit trigger on %r (%s)", label, diff.describe())
-            if found.spec is not None and (
-                found.spec.qualified_audit_table != spec.qualified_audit_table
-            ):
+            if _renames_audit_table(scope, found.spec, spec):
+                assert found.spec is not None
+                # Drop before the rename, create after it (and the reverse in the
+                # downgrade): each op finds the audit table it names.
+                first.append(DropAuditTrigger(found.spec))
+                last.append(CreateAuditTrigger(spec))
                 renames.append((found.spec, spec))
+            else:
+                last.append(_replace_op(spec, found, diff))
         elif maybe is not None and maybe.spec is not None:
             old = maybe.spec
             if not maybe.triggers and not scope.table_exists(key):
@@ -327,6 +331,16 @@ def compare_audit(
     upgrade_ops.ops[:0] = first
     upgrade_ops.ops.extend(last)
     return PriorityDispatchResult.CONTINUE
+
+
+def _renames_audit_table(scope: _Scope, old: AuditSpec | None, new: AuditSpec) -> bool:
+    """Whether the audit table moves to a new name in the same schema (a rename)."""
+    if old is None or old.qualified_audit_table == new.qualified_audit_table:
+        return False
+    old_key, new_key = old.qualified_audit_table, new.qualified_audit_table
+    return (
+        old_key[0] == new_key[0] and scope.table_exists(old_key) and not scope.table_exists(new_key)
+    )
 
 
 def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditTrigger:
@@ -413,8 +427,6 @@ def _rename_audit_table(
     """
     default = scope.default_schema
     old_key, new_key = old.qualified_audit_table, new.qualified_audit_table
-    if old_key[0] != new_key[0] or not scope.table_exists(old_key):
-        return
     positions = [
         i
         for i, op in enumerate(upgrade_ops.ops)
@@ -434,13 +446,17 @@ def _rename_audit_table(
         # model: column changes made together with the rename still show up.
         conn_table = Table(old_key[1], MetaData(), schema=schema_arg)
         autogen_context.inspector.reflect_table(conn_table, None)
-        conn_table.name = new_key[1]
+        # Compared under the old name (Alembic's comparators read the live table's
+        # indexes by that name), then pointed at the new name, applied after the rename.
         modify = ops.ModifyTableOps(new_key[1], [], schema=schema_arg)
         assert autogen_context.dialect is not None
         autogen_context.comparators.dispatch("table", qualifier=autogen_context.dialect.name)(
-            autogen_context, modify, schema_arg, new_key[1], conn_table, metadata_table
+            autogen_context, modify, schema_arg, old_key[1], conn_table, metadata_table
         )
         modify.ops = [o for o in modify.ops if not isinstance(o, ops.DropColumnOp)]
+        for sub in modify.ops:
+            if hasattr(sub, "table_name"):
+                sub.table_name = new_key[1]
         if not modify.is_empty():
             replacement.append(modify)
     upgrade_ops.ops[index : index + 1] = replacement
