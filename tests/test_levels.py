@@ -181,10 +181,12 @@ def test_required_setting_missing_fails_alike_but_not_for_zero_rows(
         with pytest.raises(sa.exc.DBAPIError) as info, p.engine.begin() as conn:
             conn.execute(table.insert().values(_values(1)))
         message = str(info.value.orig)
-        assert (
-            f'required audit setting "audit.username" is not set for a change to public.{table.name}'
-            in message
-        )
+        expected = f"is not set for a change to public.{table.name}"
+        assert f'required audit setting "audit.username" {expected}' in message
+        # TRUNCATE, even of an empty table, is a change that needs the setting.
+        with pytest.raises(sa.exc.DBAPIError) as info, p.engine.begin() as conn:
+            conn.exec_driver_sql(f'TRUNCATE "{table.name}"')
+        assert expected in str(info.value.orig)
     # Statements that change no row need no setting and write nothing, at both levels.
     with p.engine.begin() as conn:
         p.run(conn, lambda t: t.insert().from_select(list(t.c), sa.select(t).where(sa.false())))
@@ -400,3 +402,24 @@ def test_skip_unchanged_without_primary_key_at_row_level(psycopg_engine: Engine)
             "SELECT audit_operation, a, b FROM nokey_audit ORDER BY 1, 2, 3"
         ).all()
     assert ops == [("I", 1, 1), ("I", 1, 1), ("I", 2, 2), ("U", 1, 5), ("U", 1, 5)]
+
+
+@pytest.mark.parametrize("skip_unchanged", [False, True])
+def test_update_trigger_captures_old_rows_only_to_compare(
+    psycopg_engine: Engine, skip_unchanged: bool
+) -> None:
+    md = sa.MetaData()
+    sa.Table(
+        "item",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        info={"audit.options": {"enabled": True, "skip_unchanged": skip_unchanged}},
+    )
+    md.create_all(psycopg_engine)
+    alembic_audit.install_audit_triggers(md, psycopg_engine)
+    found = triggers(psycopg_engine)
+    update = found["public", "item", "public_item_audit_update"][0]
+    assert "NEW TABLE AS audit_new" in update
+    assert ("OLD TABLE AS audit_old" in update) is skip_unchanged
+    delete = found["public", "item", "public_item_audit_delete"][0]
+    assert "OLD TABLE AS audit_old" in delete and "NEW TABLE" not in delete
