@@ -1,0 +1,344 @@
+"""Write overhead of the audit triggers, measured side by side.
+
+Runs the same workloads on identical tables that differ only in how they are audited:
+
+- ``none``: no trigger (the cost of the write itself);
+- ``row``: alembic-audit at ``level="row"``;
+- ``statement``: alembic-audit at ``level="statement"`` (transition tables);
+- ``bare``: no trigger, plus the bare ``INSERT INTO audit SELECT ...`` copy of the same
+  rows in the same transaction: the physical floor of a mirror-table audit.  For bulk work
+  it is two statements (copy after INSERT/UPDATE, before DELETE); for single-row work one
+  statement (``WITH w AS (<write> RETURNING *) INSERT INTO audit SELECT ... FROM w``), so
+  that it costs no extra round trip;
+- ``jsonb`` (with ``--peers``): a statement trigger writing ``to_jsonb`` images into one
+  shared log table, in the style of postgresql-audit (written here from the idea).
+
+Workloads: bulk INSERT, UPDATE and DELETE of ``--rows`` rows (one statement, one
+transaction each), then ``--single`` one-row INSERT and UPDATE transactions.  Designs are
+interleaved inside every repetition (the order rotates), and the table prints medians and
+ratios.  Timing includes the COMMIT.
+
+Usage::
+
+    python benchmarks/writes.py                       # server at 127.0.0.1:5432
+    python benchmarks/writes.py --url postgresql://user@host/db --repeat 9
+    python benchmarks/writes.py --embedded            # embedded PostgreSQL (pgserver)
+
+The script creates and drops its own database (``alembic_audit_bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+import alembic_audit  # noqa: E402
+import alembic_audit.ddl  # noqa: E402
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE = "alembic_audit_bench"
+DESIGNS = ("none", "row", "statement", "bare")
+PEERS = ("jsonb",)
+BULK = ("bulk insert", "bulk update", "bulk delete")
+SINGLE = ("1-row insert", "1-row update")
+
+COLUMNS = ("id", "name", "qty", "price", "updated_at", "note")
+META = "audit_operation, audit_operation_timestamp, audit_current_user, audit_username"
+
+
+def metadata() -> sa.MetaData:
+    """The benchmark tables: one per design, identical columns."""
+    alembic_audit.enable()
+    md = sa.MetaData()
+    for design in DESIGNS + PEERS:
+        options: dict[str, Any] = {
+            "enabled": design in ("row", "statement", "bare"),
+            "session_settings": [sa.Column("username", sa.String(40))],
+        }
+        if design in ("row", "statement"):
+            options["level"] = design
+        sa.Table(
+            f"bench_{design}",
+            md,
+            sa.Column("id", sa.BigInteger, primary_key=True),
+            sa.Column("name", sa.String(40), nullable=False),
+            sa.Column("qty", sa.Integer, nullable=False),
+            sa.Column("price", sa.Numeric(10, 2)),
+            sa.Column("updated_at", sa.DateTime(timezone=True)),
+            sa.Column("note", sa.Text),
+            info={"audit.options": options},
+        )
+    return md
+
+
+# A JSONB statement trigger in the style of postgresql-audit: one log table for all
+# tables, whole rows as jsonb, updates store old and new images paired by key.
+JSONB_DDL = """
+CREATE TABLE bench_jsonb_log (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_name text NOT NULL,
+    verb text NOT NULL,
+    issued_at timestamptz NOT NULL DEFAULT now(),
+    actor text NOT NULL DEFAULT current_user,
+    username text DEFAULT NULLIF(current_setting('audit.username', true), ''),
+    old_data jsonb,
+    changed_data jsonb
+);
+CREATE FUNCTION bench_jsonb_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        INSERT INTO bench_jsonb_log (table_name, verb, changed_data)
+        SELECT TG_TABLE_NAME, 'insert', to_jsonb(n) FROM new_rows n;
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO bench_jsonb_log (table_name, verb, old_data, changed_data)
+        SELECT TG_TABLE_NAME, 'update', to_jsonb(o),
+               (SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(to_jsonb(n)) e
+                WHERE to_jsonb(o) -> e.key IS DISTINCT FROM e.value)
+        FROM new_rows n JOIN old_rows o USING (id);
+    ELSE
+        INSERT INTO bench_jsonb_log (table_name, verb, old_data)
+        SELECT TG_TABLE_NAME, 'delete', to_jsonb(o) FROM old_rows o;
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER bench_jsonb_i AFTER INSERT ON bench_jsonb
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION bench_jsonb_audit();
+CREATE TRIGGER bench_jsonb_u AFTER UPDATE ON bench_jsonb
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION bench_jsonb_audit();
+CREATE TRIGGER bench_jsonb_d AFTER DELETE ON bench_jsonb
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION bench_jsonb_audit();
+"""
+
+
+def _copy(code: str, source: str) -> str:
+    """The bare mirror copy: the audit row of every row of ``source``."""
+    cols = ", ".join(COLUMNS)
+    return (
+        f"INSERT INTO bench_bare_audit ({cols}, {META}) "
+        f"SELECT {cols}, '{code}', now(), current_user, "
+        f"NULLIF(current_setting('audit.username', true), '') FROM {source}"
+    )
+
+
+def bulk_sql(design: str, workload: str, rows: int) -> list[str]:
+    table = f"bench_{design}"
+    write = {
+        "bulk insert": (
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) "
+            f"SELECT g, 'name ' || g, g % 100, g * 0.01, now(), repeat('x', 20) "
+            f"FROM generate_series(1, {rows}) AS g"
+        ),
+        "bulk update": f"UPDATE {table} SET qty = qty + 1, updated_at = now()",
+        "bulk delete": f"DELETE FROM {table}",
+    }[workload]
+    if design != "bare":
+        return [write]
+    code = workload.split()[1][0].upper()
+    copy = _copy(code, table)
+    return [copy, write] if code == "D" else [write, copy]
+
+
+def single_sql(design: str, workload: str) -> str:
+    table = f"bench_{design}"
+    write = {
+        "1-row insert": (
+            f"INSERT INTO {table} ({', '.join(COLUMNS)}) "
+            "VALUES (%(id)s, 'single', 1, 1.5, now(), 'note')"
+        ),
+        "1-row update": f"UPDATE {table} SET qty = qty + 1 WHERE id = %(id)s",
+    }[workload]
+    if design != "bare":
+        return write
+    code = workload.split()[1][0].upper()
+    return f"WITH w AS ({write} RETURNING *) {_copy(code, 'w')}"
+
+
+def reset(conn: psycopg.Connection[Any], design: str) -> None:
+    audit = {"none": "", "jsonb": ", bench_jsonb_log"}.get(design, f", bench_{design}_audit")
+    conn.execute(f"TRUNCATE bench_{design}{audit}")
+    conn.commit()
+
+
+def timed(conn: psycopg.Connection[Any], statements: list[str]) -> float:
+    start = time.perf_counter()
+    for stmt in statements:
+        conn.execute(stmt)
+    conn.commit()
+    return time.perf_counter() - start
+
+
+def timed_single(conn: psycopg.Connection[Any], statement: str, count: int) -> float:
+    start = time.perf_counter()
+    for i in range(1, count + 1):
+        conn.execute(statement, {"id": i}, prepare=True)
+        conn.commit()
+    return time.perf_counter() - start
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    designs = DESIGNS + (PEERS if args.peers else ())
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    md = metadata()
+    md.create_all(engine)
+    alembic_audit.install_audit_triggers(md, engine)
+    with engine.begin() as conn:
+        # "bare" only borrows its audit table: its copy is done by hand, without trigger.
+        bare = alembic_audit.get_audit_spec(md.tables["bench_bare"])
+        for stmt in alembic_audit.ddl.drop_statements(bare):
+            conn.execute(alembic_audit.AuditDDL(stmt))
+        conn.exec_driver_sql(JSONB_DDL)
+    engine.dispose()
+
+    times: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    with psycopg.connect(url) as conn:
+        # A session-wide setting: read by the triggers and copies, costs no round trip.
+        conn.execute("SET audit.username = 'bench'")
+        # Off by default: a commit's fsync is a constant (and noisy, on a shared disk)
+        # that would hide the CPU and WAL cost of the trigger, which is what we measure.
+        conn.execute(f"SET synchronous_commit = {args.synchronous_commit}")
+        conn.commit()
+        # One small unrecorded round first: plans cached, tables and functions warm.
+        for design in designs:
+            reset(conn, design)
+            for workload in BULK:
+                timed(conn, bulk_sql(design, workload, 100))
+            reset(conn, design)
+            for workload in SINGLE:
+                timed_single(conn, single_sql(design, workload), 10)
+            reset(conn, design)
+        for rep in range(args.repeat):
+            order = designs[rep % len(designs) :] + designs[: rep % len(designs)]
+            for design in order:
+                reset(conn, design)
+                for workload in BULK:
+                    times[workload][design].append(
+                        timed(conn, bulk_sql(design, workload, args.rows))
+                    )
+                reset(conn, design)
+                for workload in SINGLE:
+                    times[workload][design].append(
+                        timed_single(conn, single_sql(design, workload), args.single)
+                    )
+                reset(conn, design)
+            print(f"  repetition {rep + 1}/{args.repeat} done", file=sys.stderr)
+    return times
+
+
+def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...]) -> str:
+    med = {w: {d: statistics.median(v) for d, v in by.items()} for w, by in times.items()}
+    workloads = [w for w in BULK + SINGLE if w in med]
+    lines = ["medians, milliseconds (whole workload, COMMIT included)", ""]
+    head = "| workload | " + " | ".join(designs) + " |"
+    lines += [head, "|---" * (len(designs) + 1) + "|"]
+    for w in workloads:
+        lines.append(f"| {w} | " + " | ".join(f"{med[w][d] * 1000:.1f}" for d in designs) + " |")
+    ratios: list[tuple[str, Callable[[dict[str, float]], float]]] = [
+        ("row / none", lambda m: m["row"] / m["none"]),
+        ("statement / none", lambda m: m["statement"] / m["none"]),
+        ("statement / (none + bare copy)", lambda m: m["statement"] / m["bare"]),
+        ("statement / row", lambda m: m["statement"] / m["row"]),
+        ("(none + bare copy) / none", lambda m: m["bare"] / m["none"]),
+    ]
+    if "jsonb" in designs:
+        ratios.append(("jsonb peer / none", lambda m: m["jsonb"] / m["none"]))
+    lines += ["", "ratios of medians", ""]
+    lines += ["| ratio | " + " | ".join(workloads) + " |", "|---" * (len(workloads) + 1) + "|"]
+    for label, f in ratios:
+        lines.append(f"| {label} | " + " | ".join(f"{f(med[w]):.2f}x" for w in workloads) + " |")
+    lines += ["", "goals"]
+    for w in BULK:
+        if w in med:
+            m = med[w]
+            lines.append(
+                f"  {w}: statement / (none + bare copy) = {m['statement'] / m['bare']:.2f}x "
+                f"(goal <= 1.15x), statement / row = {m['statement'] / m['row']:.2f}x "
+                "(goal <= 1.00x)"
+            )
+    for w in SINGLE:
+        if w in med:
+            m = med[w]
+            lines.append(
+                f"  {w}: statement / none = {m['statement'] / m['none']:.2f}x (goal <= 1.15x)"
+            )
+    return "\n".join(lines)
+
+
+@contextmanager
+def server(args: argparse.Namespace) -> Iterator[str]:
+    """URL of the maintenance database: the given server, else an embedded one."""
+    if not args.embedded:
+        try:
+            psycopg.connect(args.url, connect_timeout=3).close()
+        except psycopg.OperationalError:
+            if args.url_given:
+                raise
+            print(f"no server at {args.url}; starting an embedded one", file=sys.stderr)
+        else:
+            yield args.url
+            return
+    import pgserver
+
+    with tempfile.TemporaryDirectory(prefix="alembic-audit-bench-") as datadir:
+        pg = pgserver.get_server(datadir, cleanup_mode="stop")
+        try:
+            yield pg.get_uri()
+        finally:
+            pg.cleanup()
+
+
+def _bench_url(maintenance: str) -> str:
+    return str(sa.make_url(maintenance).set(database=DATABASE).render_as_string(False))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
+    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    parser.add_argument("--rows", type=int, default=100_000, help="rows per bulk statement")
+    parser.add_argument("--single", type=int, default=5_000, help="one-row transactions")
+    parser.add_argument("--repeat", type=int, default=7, help="repetitions (>= 5 advised)")
+    parser.add_argument(
+        "--synchronous-commit",
+        choices=("on", "off"),
+        default="off",
+        help="synchronous_commit of the measuring session (default off: no fsync per commit)",
+    )
+    parser.add_argument("--peers", action="store_true", help="also measure a JSONB peer")
+    args = parser.parse_args(argv)
+    args.url_given = args.url is not None
+    args.url = args.url or DEFAULT_URL
+    with server(args) as maintenance:
+        with psycopg.connect(maintenance, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+            version = admin.execute("SHOW server_version").fetchone()
+        try:
+            times = run(_bench_url(maintenance), args)
+        finally:
+            with psycopg.connect(maintenance, autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    designs = DESIGNS + (PEERS if args.peers else ())
+    print(
+        f"PostgreSQL {version[0] if version else '?'}; {args.rows} rows per bulk statement, "
+        f"{args.single} one-row transactions, {args.repeat} interleaved repetitions, "
+        f"synchronous_commit {args.synchronous_commit}"
+    )
+    print(report(times, designs))
+
+
+if __name__ == "__main__":
+    main()
