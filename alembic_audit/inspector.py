@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlalchemy.engine import Connection
 
@@ -322,27 +323,35 @@ class _Tok:
         return self.value.upper() if self.kind == "word" else ""
 
 
+_FAST_TOKEN = re.compile(
+    r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\$[A-Za-z0-9_]*\$|[A-Za-z_][A-Za-z0-9_$]*|\S'
+)
+
+
 def _tokens(sql: str) -> Iterator[_Tok]:
-    pos = 0
-    while pos < len(sql):
-        m = _TOKEN.match(sql, pos)
-        if m is None or m.lastgroup is None:
-            return
-        kind = m.lastgroup
-        raw = m.group(kind)
-        if kind == "ident":
-            value = raw[1:-1].replace('""', '"')
-        elif kind == "string":
-            value = raw[1:-1].replace("''", "'")
-        elif kind == "word":
-            # Unquoted identifiers fold to lower case, as PostgreSQL does.
-            value = raw
-        else:
-            value = raw
-        yield _Tok(kind, value)
-        if kind == "dollar":
+    for raw in _FAST_TOKEN.findall(_header(sql)):
+        first = raw[0]
+        if first == '"':
+            yield _Tok("ident", raw[1:-1].replace('""', '"'))
+        elif first == "'":
+            yield _Tok("string", raw[1:-1].replace("''", "'"))
+        elif first == "$" and len(raw) > 1:
+            yield _Tok("dollar", raw)
             return  # the body follows; the header is all we parse
-        pos = m.end()
+        elif first.isalpha() or first == "_":
+            yield _Tok("word", raw)
+        else:
+            yield _Tok("punct", raw)
+
+
+def _header(sql: str) -> str:
+    """``sql`` up to the function body: PL/pgSQL text is never tokenized."""
+    if "$" not in sql:
+        return sql
+    for m in _TOKEN.finditer(sql):
+        if m.lastgroup == "dollar":
+            return sql[: m.end()]
+    return sql
 
 
 def _name(tok: _Tok) -> str:
@@ -423,21 +432,24 @@ def parse_create_trigger(sql: str) -> TriggerShape:
     )
 
 
-def expected_triggers(spec: AuditSpec) -> list[TriggerShape]:
-    """Every trigger ``ddl.create_statements(spec)`` creates, as comparable shapes.
+@lru_cache(maxsize=4096)
+def expected_triggers(spec: AuditSpec) -> tuple[TriggerShape, ...]:
+    """Every trigger the spec's DDL creates, as comparable shapes (cached per spec).
 
-    Read from the statements rather than from ``create_trigger_sqls`` alone, so that
-    triggers added there (a guard on the audit table) are compared too.
+    The audit triggers of ``ddl.create_trigger_sqls`` plus, for ``append_only``, the
+    guard trigger of ``ddl.create_guard_sqls`` on the audit table; read from the
+    statements themselves, so a change there flows through.
 
     Example::
 
         [t.name for t in expected_triggers(spec)]  # ['public_item_audit_insert', ...]
     """
-    return [
-        parse_create_trigger(sql)
-        for sql in ddl.create_statements(spec)
-        if sql.startswith("CREATE TRIGGER")
-    ]
+    statements = list(ddl.create_trigger_sqls(spec))
+    if spec.append_only:
+        statements += ddl.create_guard_sqls(spec)
+    return tuple(
+        parse_create_trigger(sql) for sql in statements if sql.startswith("CREATE TRIGGER")
+    )
 
 
 _SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -516,6 +528,7 @@ _HEADER_WORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=4096)
 def expected_function_header(spec: AuditSpec) -> FunctionHeader:
     """The header ``ddl.create_function_sql(spec)`` creates."""
     return parse_function_header(ddl.create_function_sql(spec))
