@@ -100,7 +100,7 @@ def global_comparator_removed() -> Iterator[None]:
     from alembic_audit.plugin import _compare
 
     saved = {k: list(v) for k, v in compare.comparators._registry.items()}
-    for key, entries in compare.comparators._registry.items():
+    for entries in compare.comparators._registry.values():
         entries[:] = [e for e in entries if e[0] is not _compare]
     try:
         yield
@@ -190,7 +190,8 @@ for e in job["entities"]:
 def run():
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"target_metadata": metadata,
-                                                     "compare_type": True})
+                                                     "compare_type": True,
+                                                     "include_schemas": False})
         t = time.perf_counter()
         diffs = compare_metadata(ctx, metadata)
         return time.perf_counter() - t, diffs
@@ -251,12 +252,14 @@ def measure_peer(url: URL, n: int, repeat: int, venv: Path) -> dict[str, float]:
     job_file.write_text(json.dumps(job))
     script = job_file.with_suffix(".py")
     script.write_text(PEER_SCRIPT)
-    out = subprocess.run(
+    proc = subprocess.run(
         [str(peer_python(venv)), str(script), str(job_file)],
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"alembic_utils run failed:\n{proc.stderr[-3000:]}")
+    out = proc.stdout
     result = json.loads(out.strip().splitlines()[-1])
     result["ratio"] = result["with_s"] / result["without_s"]
     return result
