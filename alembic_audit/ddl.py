@@ -267,11 +267,12 @@ def spec_comment(spec: AuditSpec) -> str:
 
     The inspector reads it back from ``pg_proc.prosrc``, so autogenerate knows the
     exact spec a function was made from (for reverse operations) and can tell a
-    hand-edited body from ours.  ``ensure_ascii`` and the escaped ``/`` mean the
-    JSON can contain neither ``*/`` nor ``/*``, whatever the names are.
+    hand-edited body from ours.  ``*`` is written as the JSON escape ``\\u002a``, so
+    the JSON can contain neither ``*/`` nor ``/*`` (PostgreSQL nests block comments:
+    an escaped ``\\/`` followed by ``*`` would still open one), whatever the names are.
     """
     payload = json.dumps(spec.to_dict(), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
-    return "/* " + _SPEC_MARK + payload.replace("/", "\\/") + " */"
+    return "/* " + _SPEC_MARK + payload.replace("*", "\\u002a") + " */"
 
 
 def spec_from_function_body(body: str) -> AuditSpec | None:

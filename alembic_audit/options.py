@@ -194,6 +194,22 @@ def _exclude(label: str, raw: object, column_names: Sequence[str]) -> frozenset[
     return excluded
 
 
+def _check_identifiers(label: str, table: Table, audit_schema: object) -> None:
+    """Refuse names PostgreSQL cannot store (NUL), before anything reaches a database.
+
+    Longer names than 63 bytes are left alone: PostgreSQL truncates them the same
+    way in the DDL and in every later query, and derived names are fitted.
+    """
+    names = [("table name", table.name), ("schema", table.schema), ("audit schema", audit_schema)]
+    names += [("column", c.name) for c in table.columns]
+    for what, name in names:
+        if isinstance(name, str) and "\x00" in name:
+            raise ValueError(
+                f"table {label!r}: {what} {name!r} is not a usable PostgreSQL identifier "
+                "(it contains a NUL character)"
+            )
+
+
 def spec_from_table(table: Table) -> AuditSpec:
     """Build the :class:`AuditSpec` of an audited table from its options.
 
@@ -214,6 +230,7 @@ def spec_from_table(table: Table) -> AuditSpec:
             f"known options are {sorted(KNOWN_KEYS)}"
         )
     drop_history_requested(table)  # validates: refused while enabled
+    _check_identifiers(label, table, options.get("schema", options.get("schema_name")))
     column_names = [c.name for c in table.columns]
     clashes = sorted(set(column_names) & set(META_COLUMNS))
     if clashes:

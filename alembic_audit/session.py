@@ -27,6 +27,9 @@ def _text_value(name: str, value: object) -> str:
         return ""  # read as unset by the trigger
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL text cannot hold NUL; say which setting instead of a driver error.
+        raise ValueError(f"set_session_vars: value of {name!r} contains a NUL character")
     if isinstance(value, (str, int, float, uuid.UUID)):
         return str(value)
     if isinstance(value, (datetime.date, datetime.time)):
