@@ -25,6 +25,7 @@ Example::
 # here: Alembic imports it while alembic.autogenerate is half initialised.
 from .builder import AuditInfo, attach_audit_table, audited_tables, enable, get_audit_spec
 from .ddl import AuditDDL
+from .grants import grant_audit_access, revoke_audit_access
 from .install import install_audit_triggers, uninstall_audit_triggers
 from .naming import (
     DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION,
@@ -50,7 +51,9 @@ __all__ = [
     "audited_tables",
     "enable",
     "get_audit_spec",
+    "grant_audit_access",
     "install_audit_triggers",
+    "revoke_audit_access",
     "set_session_var_stmt",
     "set_session_vars",
     "spec_from_table",
