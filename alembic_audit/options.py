@@ -39,7 +39,7 @@ KNOWN_KEYS = frozenset(
 #: folds GUC names to lower case, so names differing only in case would collide.
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-_PG_DIALECT = postgresql.dialect()
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def type_text(type_: TypeEngine[Any]) -> str:
