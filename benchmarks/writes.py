@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -181,9 +181,9 @@ def timed(conn: psycopg.Connection[Any], statements: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def timed_single(conn: psycopg.Connection[Any], statement: str, count: int) -> float:
+def timed_single(conn: psycopg.Connection[Any], statement: str, ids: range) -> float:
     start = time.perf_counter()
-    for i in range(1, count + 1):
+    for i in ids:
         conn.execute(statement, {"id": i}, prepare=True)
         conn.commit()
     return time.perf_counter() - start
@@ -218,24 +218,39 @@ def run(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
                 timed(conn, bulk_sql(design, workload, 100))
             reset(conn, design)
             for workload in SINGLE:
-                timed_single(conn, single_sql(design, workload), 10)
+                timed_single(conn, single_sql(design, workload), range(1, 11))
             reset(conn, design)
         for rep in range(args.repeat):
-            order = designs[rep % len(designs) :] + designs[: rep % len(designs)]
-            for design in order:
+            # Paired and interleaved at the finest useful grain: every workload runs on
+            # all designs back to back, and single-row work alternates designs every
+            # --block transactions, so that load from other processes on a shared
+            # machine falls on all designs alike.
+            for design in designs:
                 reset(conn, design)
-                for workload in BULK:
+            for workload in BULK:
+                for design in rotate(designs, rep):
                     times[workload][design].append(
                         timed(conn, bulk_sql(design, workload, args.rows))
                     )
+            for design in designs:
                 reset(conn, design)
-                for workload in SINGLE:
-                    times[workload][design].append(
-                        timed_single(conn, single_sql(design, workload), args.single)
-                    )
+            for workload in SINGLE:
+                spent = dict.fromkeys(designs, 0.0)
+                for n, first in enumerate(range(1, args.single + 1, args.block)):
+                    ids = range(first, min(first + args.block, args.single + 1))
+                    for design in rotate(designs, rep + n):
+                        spent[design] += timed_single(conn, single_sql(design, workload), ids)
+                for design in designs:
+                    times[workload][design].append(spent[design])
+            for design in designs:
                 reset(conn, design)
             print(f"  repetition {rep + 1}/{args.repeat} done", file=sys.stderr)
     return times
+
+
+def rotate(designs: tuple[str, ...], n: int) -> tuple[str, ...]:
+    k = n % len(designs)
+    return designs[k:] + designs[:k]
 
 
 def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...]) -> str:
@@ -246,33 +261,43 @@ def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...]) -
     lines += [head, "|---" * (len(designs) + 1) + "|"]
     for w in workloads:
         lines.append(f"| {w} | " + " | ".join(f"{med[w][d] * 1000:.1f}" for d in designs) + " |")
-    ratios: list[tuple[str, Callable[[dict[str, float]], float]]] = [
-        ("row / none", lambda m: m["row"] / m["none"]),
-        ("statement / none", lambda m: m["statement"] / m["none"]),
-        ("statement / (none + bare copy)", lambda m: m["statement"] / m["bare"]),
-        ("statement / row", lambda m: m["statement"] / m["row"]),
-        ("(none + bare copy) / none", lambda m: m["bare"] / m["none"]),
+    pairs = [
+        ("row", "none"),
+        ("statement", "none"),
+        ("statement", "bare"),
+        ("statement", "row"),
+        ("bare", "none"),
     ]
     if "jsonb" in designs:
-        ratios.append(("jsonb peer / none", lambda m: m["jsonb"] / m["none"]))
-    lines += ["", "ratios of medians", ""]
+        pairs.append(("jsonb", "none"))
+    label = {"bare": "(none + bare copy)", "jsonb": "jsonb peer"}
+
+    def ratio(w: str, a: str, b: str) -> float:
+        # Median of the per-repetition ratios: each pair was measured side by side.
+        return statistics.median(x / y for x, y in zip(times[w][a], times[w][b], strict=True))
+
+    med_ratio = {(w, a, b): ratio(w, a, b) for w in workloads for a, b in pairs}
+    lines += ["", "ratios (median of the per-repetition ratios)", ""]
     lines += ["| ratio | " + " | ".join(workloads) + " |", "|---" * (len(workloads) + 1) + "|"]
-    for label, f in ratios:
-        lines.append(f"| {label} | " + " | ".join(f"{f(med[w]):.2f}x" for w in workloads) + " |")
+    for a, b in pairs:
+        lines.append(
+            f"| {label.get(a, a)} / {label.get(b, b)} | "
+            + " | ".join(f"{med_ratio[w, a, b]:.2f}x" for w in workloads)
+            + " |"
+        )
     lines += ["", "goals"]
     for w in BULK:
         if w in med:
-            m = med[w]
             lines.append(
-                f"  {w}: statement / (none + bare copy) = {m['statement'] / m['bare']:.2f}x "
-                f"(goal <= 1.15x), statement / row = {m['statement'] / m['row']:.2f}x "
-                "(goal <= 1.00x)"
+                f"  {w}: statement / (none + bare copy) = {med_ratio[w, 'statement', 'bare']:.2f}x"
+                f" (goal <= 1.15x), statement / row = {med_ratio[w, 'statement', 'row']:.2f}x"
+                " (goal <= 1.00x)"
             )
     for w in SINGLE:
         if w in med:
-            m = med[w]
             lines.append(
-                f"  {w}: statement / none = {m['statement'] / m['none']:.2f}x (goal <= 1.15x)"
+                f"  {w}: statement / none = {med_ratio[w, 'statement', 'none']:.2f}x"
+                " (goal <= 1.15x)"
             )
     return "\n".join(lines)
 
@@ -310,6 +335,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
     parser.add_argument("--rows", type=int, default=100_000, help="rows per bulk statement")
     parser.add_argument("--single", type=int, default=5_000, help="one-row transactions")
+    parser.add_argument(
+        "--block", type=int, default=250, help="one-row transactions per design in a row"
+    )
     parser.add_argument("--repeat", type=int, default=7, help="repetitions (>= 5 advised)")
     parser.add_argument(
         "--synchronous-commit",
