@@ -25,7 +25,7 @@ from .spec import OPERATION_COLUMN, USER_COLUMN, AuditSpec
 
 # "named" paramstyle: the preparer must not double '%' here; AuditDDL does it at
 # execution time for the driver actually in use.
-_PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer
+_PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer  # type: ignore[no-untyped-call]
 
 #: Transition table names used by statement-level triggers.
 NEW_TABLE = "audit_new"
