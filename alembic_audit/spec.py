@@ -176,9 +176,7 @@ class AuditSpec:
     def audit_column_names(self) -> tuple[str, ...]:
         """Columns the trigger writes, in insert order."""
         return (
-            self.column_names
-            + META_COLUMNS
-            + tuple(s.column_name for s in self.session_settings)
+            self.column_names + META_COLUMNS + tuple(s.column_name for s in self.session_settings)
         )
 
     def replace(self, **changes: Any) -> AuditSpec:
