@@ -350,15 +350,21 @@ def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditT
         return ReplaceAuditTrigger(spec, old)
     # What the database held, verbatim, for an exact downgrade; triggers found on
     # other tables (a guard on the audit table) are recreated by the spec's DDL.
+    # pg_get_triggerdef omits whether a trigger is disabled: an ALTER TABLE after
+    # its CREATE TRIGGER restores that too.
+    old_trigger_sqls: list[str] = []
+    for t in found.triggers:
+        if (t.shape.schema, t.shape.table) != old.qualified_table:
+            continue
+        old_trigger_sqls.append(t.definition)
+        state = ddl.trigger_state_sql(t.shape.schema, t.shape.table, t.name, t.enabled)
+        if state is not None:
+            old_trigger_sqls.append(state)
     return ReplaceAuditTrigger(
         spec,
         old,
         old_function_sql=found.function.definition,
-        old_trigger_sqls=tuple(
-            t.definition
-            for t in found.triggers
-            if (t.shape.schema, t.shape.table) == old.qualified_table
-        ),
+        old_trigger_sqls=tuple(old_trigger_sqls),
     )
 
 

@@ -429,6 +429,25 @@ def create_trigger_sqls(spec: AuditSpec) -> list[str]:
     return stmts
 
 
+#: ``pg_trigger.tgenabled`` -> the ALTER TABLE clause that sets it (``O`` is the default).
+TRIGGER_STATE_CLAUSES = {"D": "DISABLE", "R": "ENABLE REPLICA", "A": "ENABLE ALWAYS"}
+
+
+def trigger_state_sql(schema: str, table: str, trigger: str, state: str) -> str | None:
+    """``ALTER TABLE ... DISABLE TRIGGER`` (or ENABLE REPLICA / ALWAYS) for a
+    ``tgenabled`` state; ``None`` for ``O``, the state a new trigger has.
+
+    Example::
+
+        trigger_state_sql("public", "item", "public_item_audit", "D")
+        # 'ALTER TABLE "public"."item" DISABLE TRIGGER "public_item_audit"'
+    """
+    if state == "O":
+        return None
+    clause = TRIGGER_STATE_CLAUSES[state]
+    return f"ALTER TABLE {qualify(schema, table)} {clause} TRIGGER {quote(trigger)}"
+
+
 def drop_trigger_sqls(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
     """``DROP TRIGGER`` statements for the spec's triggers."""
     table = qualify(*spec.qualified_table)

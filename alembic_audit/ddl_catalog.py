@@ -49,7 +49,8 @@ SELECT n.nspname, c.relname, t.tgname, CAST(t.tgtype AS integer) AS tgtype,
        f.proname AS fname, CAST(t.tgoldtable AS text) AS oldtable,
        CAST(t.tgnewtable AS text) AS newtable, t.tgqual IS NOT NULL AS has_when,
        t.tgnargs, CAST(t.tgattr AS text) AS tgattr,
-       pg_catalog.pg_get_triggerdef(t.oid) AS definition
+       pg_catalog.pg_get_triggerdef(t.oid) AS definition,
+       pg_catalog.quote_ident(fn.nspname) AS q_fschema, pg_catalog.quote_ident(f.proname) AS q_fname
 FROM pg_catalog.pg_trigger AS t
 JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace

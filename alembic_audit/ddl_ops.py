@@ -11,6 +11,7 @@ SQLAlchemy's type compiler or by a migration), never user values.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from sqlalchemy import TextClause, bindparam, text
 
@@ -112,6 +113,18 @@ def trigger_name_from_sql(trigger_sql: str) -> str:
     return name
 
 
+def trigger_names_from_sqls(statements: Sequence[str]) -> list[str]:
+    """Names of the triggers created by ``statements``, skipping the other
+    statements among them (``ALTER TABLE ... DISABLE TRIGGER`` restoring a state).
+
+    Example::
+
+        trigger_names_from_sqls(['CREATE TRIGGER t AFTER ...', 'ALTER TABLE x DISABLE TRIGGER t'])
+        # ['t']
+    """
+    return [trigger_name_from_sql(s) for s in statements if _TRIGGER_NAME.match(s)]
+
+
 def drop_trigger_by_name_sql(spec: AuditSpec, trigger_name: str) -> str:
     """``DROP TRIGGER`` for a trigger on the spec's table, by name."""
     return f"DROP TRIGGER {quote(trigger_name)} ON {qualify(*spec.qualified_table)}"
@@ -125,4 +138,5 @@ __all__ = [
     "function_source_query",
     "trigger_function_sources_query",
     "trigger_name_from_sql",
+    "trigger_names_from_sqls",
 ]

@@ -250,11 +250,30 @@ class PGAdvancedInspector:
                 ),
                 enabled=r.tgenabled,
                 function_oid=int(r.tgfoid),
-                definition=r.definition,
+                definition=qualify_trigger_function(r.definition, r.q_fschema, r.q_fname),
             )
             for r in rows
         ]
         return _group(functions, triggers, wanted, self.queries)
+
+
+def qualify_trigger_function(definition: str, quoted_schema: str, quoted_name: str) -> str:
+    """``pg_get_triggerdef`` text with the trigger function always schema-qualified.
+
+    PostgreSQL leaves the function name bare when it is visible on the current
+    search_path, so the text would depend on the search_path of whoever replays it
+    (a downgrade in a later migration run).  The quoted parts come from
+    ``quote_ident``, i.e. exactly as PostgreSQL printed them.
+
+    Example::
+
+        qualify_trigger_function("... EXECUTE FUNCTION f()", "public", "f")
+        # '... EXECUTE FUNCTION public.f()'
+    """
+    bare = f"EXECUTE FUNCTION {quoted_name}()"
+    if definition.endswith(bare):
+        return f"{definition[: -len(bare)]}EXECUTE FUNCTION {quoted_schema}.{quoted_name}()"
+    return definition
 
 
 def _group(

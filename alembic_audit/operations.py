@@ -697,7 +697,7 @@ def _replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigge
     _check_audit_table(operations, "replace_audit_trigger", new, exists=True)
     _check_function(operations, "replace_audit_trigger", old, exists=True)
     if operation.old_trigger_sqls is not None:
-        old_triggers = [ddl_ops.trigger_name_from_sql(s) for s in operation.old_trigger_sqls]
+        old_triggers = ddl_ops.trigger_names_from_sqls(operation.old_trigger_sqls)
     else:
         old_triggers = list(old.trigger_names)
     statements = [ddl_ops.drop_trigger_by_name_sql(old, name) for name in old_triggers]
