@@ -1,0 +1,32 @@
+"""The runnable examples the README points to."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from .fixtures.db import with_driver
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_prints_the_audit_trail(database_url: URL) -> None:
+    url = with_driver(database_url, "psycopg").render_as_string(hide_password=False)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py"), url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["op", "user", "id", "name", "price"]
+    assert [line.split() for line in lines[1:]] == [
+        ["I", "alice", "1", "pen", "150"],
+        ["U", "bob", "1", "pen", "175"],
+        ["D", "bob", "1", "pen", "175"],
+    ]
