@@ -327,8 +327,31 @@ def create_function_sql(spec: AuditSpec) -> str:
         " LANGUAGE plpgsql\n"
         + (" SECURITY DEFINER\n" if spec.security_definer else "")
         + " SET search_path TO 'pg_catalog', 'pg_temp'\n"
-        f"AS {tag}{body}{tag}"
+        + "".join(f" SET {name} TO '{value}'\n" for name, value in _plan_settings(spec))
+        + f"AS {tag}{body}{tag}"
     )
+
+
+def _plan_settings(spec: AuditSpec) -> list[tuple[str, str]]:
+    """Planner settings pinned on a statement-level function (constants of ours).
+
+    PL/pgSQL caches the plan of each ``INSERT ... SELECT FROM <transition table>``.
+    Left to ``plan_cache_mode = auto``, the plan cache compares the cost of its
+    generic plan, estimated for the transition table's row count at the call that
+    built it, with the average cost of the custom plans so far; once a session has
+    built it during a bulk statement, it re-plans every later call (about 20 us per
+    one-row statement), and the choice only resets when the plan is invalidated.
+    The copy has one plan shape whatever the row count, so generic is always right.
+    The ``skip_unchanged`` join is not: a generic plan built for a one-row
+    statement is a nested loop, quadratic for a later 100,000-row UPDATE (minutes);
+    without nested loops it is a hash or merge join at any size.
+    """
+    if spec.level != "statement":
+        return []
+    settings = [("plan_cache_mode", "force_generic_plan")]
+    if spec.skip_unchanged:
+        settings.append(("enable_nestloop", "off"))
+    return settings
 
 
 def revoke_function_sql(spec: AuditSpec) -> str:
