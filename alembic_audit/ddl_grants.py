@@ -104,10 +104,106 @@ def revoke_sequence_sql(schema: str, name: str, role: str) -> str:
     return f"REVOKE ALL ON SEQUENCE {qualify(schema, name)} FROM {quote(validate_role_name(role))}"
 
 
+# -- the Alembic grant ops (alembic_audit.grant_operations) -----------------------------
+
+#: ``rolsuper`` of the role named by bind parameter ``role`` (no row: no such role).
+ROLE_SQL = "SELECT r.rolsuper FROM pg_catalog.pg_roles AS r WHERE r.rolname = :role"
+
+#: Owner of a relation (bind ``object``: quoted, qualified name read by ``to_regclass``)
+#: and the privileges granted directly to the role ``role`` in its ACL.  No row: no
+#: such relation.
+RELATION_ACL_SQL = (
+    "SELECT pg_catalog.pg_get_userbyid(c.relowner),"
+    " ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(c.relacl) AS a"
+    " JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee"
+    " WHERE r.rolname = :role ORDER BY 1)"
+    " FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(:object)"
+)
+
+#: The same for a schema (bind ``object``: the quoted schema name).
+SCHEMA_ACL_SQL = (
+    "SELECT pg_catalog.pg_get_userbyid(n.nspowner),"
+    " ARRAY(SELECT a.privilege_type FROM pg_catalog.aclexplode(n.nspacl) AS a"
+    " JOIN pg_catalog.pg_roles AS r ON r.oid = a.grantee"
+    " WHERE r.rolname = :role ORDER BY 1)"
+    " FROM pg_catalog.pg_namespace AS n WHERE n.oid = pg_catalog.to_regnamespace(:object)"
+)
+
+#: Can the current (migration) role grant a privilege?  Binds ``object`` (quoted name)
+#: and ``privilege`` (e.g. ``'USAGE WITH GRANT OPTION'``).  A GRANT the current role
+#: cannot make only warns and grants nothing, so the ops ask first.
+GRANTABLE_SQL = {
+    "SCHEMA": "SELECT pg_catalog.has_schema_privilege("
+    "pg_catalog.to_regnamespace(:object), :privilege)",
+    "TABLE": "SELECT pg_catalog.has_table_privilege(pg_catalog.to_regclass(:object), :privilege)",
+    "SEQUENCE": (
+        "SELECT pg_catalog.has_sequence_privilege(pg_catalog.to_regclass(:object), :privilege)"
+    ),
+}
+
+#: Does the role ``role`` have USAGE on the schema ``object`` by any route (PUBLIC,
+#: membership, direct)?
+SCHEMA_USAGE_SQL = (
+    "SELECT pg_catalog.has_schema_privilege(:role, pg_catalog.to_regnamespace(:object), 'USAGE')"
+)
+
+#: The role running the migration (for messages).
+CURRENT_USER_SQL = "SELECT current_user"
+
+#: Object kinds of :func:`privilege_sql`, as GRANT spells them.
+OBJECT_KINDS = ("SCHEMA", "TABLE", "SEQUENCE")
+#: Privileges :func:`privilege_sql` accepts (never taken from user input verbatim).
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "USAGE")
+
+
+def object_sql(kind: str, schema: str, name: str | None) -> str:
+    """The quoted name of a schema (``name`` None) or of a relation in it.
+
+    Example::
+
+        object_sql("TABLE", "public", "item")  # '"public"."item"'
+    """
+    return quote(schema) if kind == "SCHEMA" else qualify(schema, name or "")
+
+
+def privilege_sql(
+    action: str, kind: str, schema: str, name: str | None, privileges: tuple[str, ...], role: str
+) -> str:
+    """One ``GRANT privs ON kind obj TO role`` or ``REVOKE privs ON kind obj FROM role``.
+
+    Only the privilege and kind keywords above are accepted; names are quoted.
+
+    Example::
+
+        privilege_sql("GRANT", "SEQUENCE", "public", "item_id_seq", ("USAGE",), "app")
+        # 'GRANT USAGE ON SEQUENCE "public"."item_id_seq" TO "app"'
+    """
+    if action not in ("GRANT", "REVOKE") or kind not in OBJECT_KINDS:
+        raise ValueError(f"unknown privilege statement {action} ... ON {kind}")
+    unknown = sorted(set(privileges) - set(PRIVILEGES))
+    if unknown or not privileges:
+        raise ValueError(f"unknown privileges {unknown or list(privileges)}")
+    direction = "TO" if action == "GRANT" else "FROM"
+    return (
+        f"{action} {', '.join(privileges)} ON {kind} {object_sql(kind, schema, name)} "
+        f"{direction} {quote(validate_role_name(role))}"
+    )
+
+
 __all__ = [
+    "CURRENT_USER_SQL",
+    "GRANTABLE_SQL",
+    "OBJECT_KINDS",
     "OWNED_SEQUENCES_SQL",
+    "PRIVILEGES",
+    "RELATION_ACL_SQL",
+    "ROLE_SQL",
+    "SCHEMA_ACL_SQL",
+    "SCHEMA_USAGE_SQL",
     "grant_sequence_sql",
     "grant_writer_sqls",
+    "object_sql",
+    "privilege_sql",
     "revoke_sequence_sql",
     "revoke_writer_sqls",
     "validate_role_name",

@@ -26,7 +26,13 @@ from alembic import op as _alembic_op
 
 from . import operations as _operations  # registers the ops with Alembic
 
-__all__ = ["create_audit_trigger", "drop_audit_trigger", "replace_audit_trigger"]
+__all__ = [
+    "create_audit_trigger",
+    "drop_audit_trigger",
+    "grant_audit_access",
+    "replace_audit_trigger",
+    "revoke_audit_access",
+]
 
 
 def _proxy() -> Any:
@@ -165,6 +171,72 @@ def replace_audit_trigger(
         function_sql=function_sql,
         trigger_sqls=trigger_sqls,
         **changes,
+    )
+
+
+def grant_audit_access(
+    table_name: str,
+    role: str,
+    *,
+    schema: str | None = None,
+    read_history: bool = False,
+    schema_usage: bool = True,
+    sequences: Sequence[Sequence[str]] | None = None,
+    audit_table_name: str | None = None,
+    audit_schema: str | None = None,
+    security_definer: bool | None = None,
+) -> None:
+    """Grant ``role`` the least-privilege writer pattern on the audited ``table_name``.
+
+    Online, refuses a role that already holds part of it (the downgrade could not
+    restore that exactly); offline, pass ``sequences``.  See
+    :meth:`alembic_audit.grant_operations.GrantAuditAccess.grant_audit_access`.
+
+    Example::
+
+        audit_op.grant_audit_access("item", "app_writer", read_history=True)
+    """
+    _proxy().grant_audit_access(
+        table_name,
+        role,
+        schema=schema,
+        read_history=read_history,
+        schema_usage=schema_usage,
+        sequences=sequences,
+        audit_table_name=audit_table_name,
+        audit_schema=audit_schema,
+        security_definer=security_definer,
+    )
+
+
+def revoke_audit_access(
+    table_name: str,
+    role: str,
+    *,
+    schema: str | None = None,
+    read_history: bool = False,
+    schema_usage: bool = True,
+    sequences: Sequence[Sequence[str]] | None = None,
+    audit_table_name: str | None = None,
+    audit_schema: str | None = None,
+    security_definer: bool | None = None,
+) -> None:
+    """Revoke exactly what :func:`grant_audit_access` with the same arguments granted.
+
+    Example::
+
+        audit_op.revoke_audit_access("item", "app_writer", read_history=True)
+    """
+    _proxy().revoke_audit_access(
+        table_name,
+        role,
+        schema=schema,
+        read_history=read_history,
+        schema_usage=schema_usage,
+        sequences=sequences,
+        audit_table_name=audit_table_name,
+        audit_schema=audit_schema,
+        security_definer=security_definer,
     )
 
 

@@ -709,3 +709,11 @@ def _replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigge
         statements.append(ddl.drop_function_sql(old))
     statements += _create_sqls(new, operation.function_sql, operation.trigger_sqls)
     _run(operations, statements)
+
+
+# The grant ops (op.grant_audit_access / op.revoke_audit_access) live in their own
+# module; importing it here keeps "import alembic_audit.operations" the one import a
+# migration needs.  At the bottom: that module imports the helpers above.
+from . import grant_operations as _grant_operations  # noqa: E402
+
+_ = _grant_operations

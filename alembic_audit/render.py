@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.autogenerate.render import renderers
 
+from .grant_operations import GrantAuditAccess, RevokeAuditAccess
 from .operations import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
 from .spec import AuditSpec
 
@@ -156,3 +157,20 @@ def _render_replace(autogen_context: AutogenContext, op: ReplaceAuditTrigger) ->
         if value is not None:
             args.append((key, list(value) if isinstance(value, tuple) else value))
     return _call(autogen_context, "replace_audit_trigger", args)
+
+
+def _access_args(op: GrantAuditAccess | RevokeAuditAccess) -> list[tuple[str | None, Any]]:
+    # Every field, defaults included, resolved: the call reads nothing from the catalog.
+    data = op.access.to_dict()
+    head: list[tuple[str | None, Any]] = [(None, data.pop("table_name")), (None, data.pop("role"))]
+    return head + list(data.items())
+
+
+@renderers.dispatch_for(GrantAuditAccess)
+def _render_grant(autogen_context: AutogenContext, op: GrantAuditAccess) -> str:
+    return _call(autogen_context, "grant_audit_access", _access_args(op))
+
+
+@renderers.dispatch_for(RevokeAuditAccess)
+def _render_revoke(autogen_context: AutogenContext, op: RevokeAuditAccess) -> str:
+    return _call(autogen_context, "revoke_audit_access", _access_args(op))
