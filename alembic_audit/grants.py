@@ -7,12 +7,15 @@ after the triggers are installed.  See the README section "Security model".
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection, Engine
 
 from . import ddl, ddl_grants
 from .builder import audited_tables, get_audit_spec
-from .install import _connection
+from .install import _connection, _run
+from .spec import AuditSpec
 
 
 def _owned_sequences(conn: Connection, schema: str, table: str) -> list[tuple[str, str]]:
@@ -20,12 +23,28 @@ def _owned_sequences(conn: Connection, schema: str, table: str) -> list[tuple[st
     return [(str(s), str(n)) for s, n in rows]
 
 
-def _apply(statements: list[str], bind: Engine | Connection | None) -> str | None:
+def _for_audited_tables(
+    metadata: MetaData,
+    role: str,
+    bind: Engine | Connection | None,
+    table_sqls: Callable[[AuditSpec], list[str]],
+    sequence_sql: Callable[[str, str, str], str],
+) -> str | None:
+    """Statements for every audited table; sequence statements need the catalog,
+    so they are only part of an online run (the returned script leaves them out)."""
+    ddl_grants.validate_role_name(role)
+    specs = [get_audit_spec(t) for t in audited_tables(metadata)]
     if bind is None:
-        return ddl.script(statements)
+        return _run([stmt for spec in specs for stmt in table_sqls(spec)], None)
     with _connection(bind) as conn:
-        for stmt in statements:
-            conn.execute(ddl.AuditDDL(stmt))
+        statements: list[str] = []
+        for spec in specs:
+            statements += table_sqls(spec)
+            statements += [
+                sequence_sql(schema, name, role)
+                for schema, name in _owned_sequences(conn, *spec.qualified_table)
+            ]
+        _run(statements, conn)
     return None
 
 
@@ -47,35 +66,21 @@ def grant_audit_access(
     the role insert forged rows: prefer the default.
 
     With a bind, everything runs in one transaction; without one, the SQL script is
-    returned (sequence grants need the catalog, so the script leaves them out).
+    returned (sequence grants need the catalog, so the script leaves them out; the
+    Alembic op ``op.grant_audit_access`` takes them as ``sequences=[...]``).
 
     Example::
 
         install_audit_triggers(metadata, owner_engine)
         grant_audit_access(metadata, "app_writer", owner_engine, read_history=True)
     """
-    ddl_grants.validate_role_name(role)
-    tables = audited_tables(metadata)
-    if bind is None:
-        return ddl.script(
-            [
-                stmt
-                for table in tables
-                for stmt in ddl_grants.grant_writer_sqls(
-                    get_audit_spec(table), role, read_history=read_history
-                )
-            ]
-        )
-    with _connection(bind) as conn:
-        for table in tables:
-            spec = get_audit_spec(table)
-            stmts = ddl_grants.grant_writer_sqls(spec, role, read_history=read_history)
-            stmts += [
-                ddl_grants.grant_sequence_sql(schema, name, role)
-                for schema, name in _owned_sequences(conn, *spec.qualified_table)
-            ]
-            _apply(stmts, conn)
-    return None
+    return _for_audited_tables(
+        metadata,
+        role,
+        bind,
+        lambda spec: ddl_grants.grant_writer_sqls(spec, role, read_history=read_history),
+        ddl_grants.grant_sequence_sql,
+    )
 
 
 def revoke_audit_access(
@@ -87,26 +92,13 @@ def revoke_audit_access(
 
         revoke_audit_access(metadata, "app_writer", owner_engine)
     """
-    ddl_grants.validate_role_name(role)
-    tables = audited_tables(metadata)
-    if bind is None:
-        return ddl.script(
-            [
-                stmt
-                for table in tables
-                for stmt in ddl_grants.revoke_writer_sqls(get_audit_spec(table), role)
-            ]
-        )
-    with _connection(bind) as conn:
-        for table in tables:
-            spec = get_audit_spec(table)
-            stmts = ddl_grants.revoke_writer_sqls(spec, role)
-            stmts += [
-                ddl_grants.revoke_sequence_sql(schema, name, role)
-                for schema, name in _owned_sequences(conn, *spec.qualified_table)
-            ]
-            _apply(stmts, conn)
-    return None
+    return _for_audited_tables(
+        metadata,
+        role,
+        bind,
+        lambda spec: ddl_grants.revoke_writer_sqls(spec, role),
+        ddl_grants.revoke_sequence_sql,
+    )
 
 
 __all__ = ["grant_audit_access", "revoke_audit_access"]
