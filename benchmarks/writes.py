@@ -262,7 +262,7 @@ def rotate(designs: tuple[str, ...], n: int) -> tuple[str, ...]:
     return designs[k:] + designs[:k]
 
 
-def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...]) -> str:
+def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...], single: int) -> str:
     med = {w: {d: statistics.median(v) for d, v in by.items()} for w, by in times.items()}
     workloads = [w for w in BULK + SINGLE if w in med]
     lines = ["medians, milliseconds (whole workload, COMMIT included)", ""]
@@ -285,13 +285,17 @@ def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...]) -
         # Median of the per-repetition ratios: each pair was measured side by side.
         return statistics.median(x / y for x, y in zip(times[w][a], times[w][b], strict=True))
 
+    def spread(w: str, a: str, b: str) -> str:
+        r = [x / y for x, y in zip(times[w][a], times[w][b], strict=True)]
+        return f"{min(r):.2f}-{max(r):.2f}"
+
     med_ratio = {(w, a, b): ratio(w, a, b) for w in workloads for a, b in pairs}
-    lines += ["", "ratios (median of the per-repetition ratios)", ""]
+    lines += ["", "ratios (median of the per-repetition ratios; min-max over repetitions)", ""]
     lines += ["| ratio | " + " | ".join(workloads) + " |", "|---" * (len(workloads) + 1) + "|"]
     for a, b in pairs:
         lines.append(
             f"| {label.get(a, a)} / {label.get(b, b)} | "
-            + " | ".join(f"{med_ratio[w, a, b]:.2f}x" for w in workloads)
+            + " | ".join(f"{med_ratio[w, a, b]:.2f}x ({spread(w, a, b)})" for w in workloads)
             + " |"
         )
     lines += ["", "goals"]
@@ -304,9 +308,19 @@ def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...]) -
             )
     for w in SINGLE:
         if w in med:
+            # The absolute cost per transaction: a ratio also moves with the baseline
+            # (round trips, commit flush), a difference does not.
+            extra = {
+                d: statistics.median(
+                    (x - y) / single * 1e6
+                    for x, y in zip(times[w][d], times[w]["none"], strict=True)
+                )
+                for d in ("row", "statement")
+            }
             lines.append(
                 f"  {w}: statement / none = {med_ratio[w, 'statement', 'none']:.2f}x"
-                " (goal <= 1.15x)"
+                f" (goal <= 1.15x); per transaction: none {med[w]['none'] / single * 1e6:.0f} us,"
+                f" statement +{extra['statement']:.0f} us, row +{extra['row']:.0f} us"
             )
     return "\n".join(lines)
 
@@ -374,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.single} one-row transactions, {args.repeat} interleaved repetitions, "
         f"synchronous_commit {args.synchronous_commit}"
     )
-    print(report(times, designs))
+    print(report(times, designs, args.single))
 
 
 if __name__ == "__main__":
