@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.dialects import postgresql
@@ -35,8 +36,13 @@ OLD_TABLE = "audit_old"
 USER_VAR = "audit_user"
 
 
+@lru_cache(maxsize=16384)
 def quote(name: str) -> str:
-    """Always-quoted identifier, e.g. ``quote('Order')`` -> ``'"Order"'``."""
+    """Always-quoted identifier, e.g. ``quote('Order')`` -> ``'"Order"'``.
+
+    Memoized: autogenerate regenerates one function body per audited table, and
+    the same few names recur thousands of times.
+    """
     return str(_PREPARER.quote_identifier(name))
 
 

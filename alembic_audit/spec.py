@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 Level = Literal["row", "statement"]
@@ -168,11 +169,13 @@ class AuditSpec:
 
         return fit_identifier(self.trigger_name + "_append_only")
 
-    @property
+    # cached_property writes the instance __dict__ directly, which a frozen dataclass
+    # allows; the DDL generator reads these names many times per spec.
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
-    @property
+    @cached_property
     def audit_column_names(self) -> tuple[str, ...]:
         """Columns the trigger writes, in insert order."""
         return (
