@@ -327,6 +327,12 @@ def create_function_sql(spec: AuditSpec) -> str:
     """
     body = function_body(spec)
     tag = _dollar_tag(body)
+    return f"{function_header_sql(spec)}AS {tag}{body}{tag}"
+
+
+def function_header_sql(spec: AuditSpec) -> str:
+    """The part of :func:`create_function_sql` before ``AS``: name, return type,
+    language and attributes (what the inspector compares with ``pg_proc``)."""
     return (
         f"CREATE OR REPLACE FUNCTION {qualify(*spec.qualified_function)}()\n"
         " RETURNS trigger\n"
@@ -334,7 +340,6 @@ def create_function_sql(spec: AuditSpec) -> str:
         + (" SECURITY DEFINER\n" if spec.security_definer else "")
         + " SET search_path TO 'pg_catalog', 'pg_temp'\n"
         + "".join(f" SET {name} TO '{value}'\n" for name, value in _plan_settings(spec))
-        + f"AS {tag}{body}{tag}"
     )
 
 
