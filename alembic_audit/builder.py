@@ -33,6 +33,10 @@ class AuditInfo(dict):  # type: ignore[type-arg]
     Its ``repr`` leaves out the ``audit.*`` keys: Alembic renders ``table.info``
     into ``create_table(..., info=...)`` with ``repr``, and ``Column`` or ``Table``
     objects there would make the migration fail to import (``NameError: Column``).
+
+    Example::
+
+        repr(AuditInfo({"audit.spec": spec, "owner": "app"}))  # "{'owner': 'app'}"
     """
 
     def __repr__(self) -> str:
@@ -69,7 +73,13 @@ def enable() -> None:
 
 
 def is_enabled_globally() -> bool:
-    """Whether :func:`enable` has run in this process."""
+    """Whether :func:`enable` has run in this process.
+
+    Example::
+
+        alembic_audit.enable()
+        is_enabled_globally()  # True
+    """
     return _enabled
 
 
@@ -210,5 +220,10 @@ def get_audit_spec(table: Table) -> AuditSpec:
 
 
 def audited_tables(metadata: MetaData) -> list[Table]:
-    """Audited tables of ``metadata``, in ``metadata.sorted_tables`` order."""
+    """Audited tables of ``metadata``, in ``metadata.sorted_tables`` order.
+
+    Example::
+
+        [t.name for t in audited_tables(metadata)]  # ['item']
+    """
     return [t for t in metadata.sorted_tables if t.info.get(IS_AUDITED)]

@@ -102,6 +102,11 @@ class Diff:
     ``changed`` lists spec fields the models changed; ``drift`` lists hand-made
     changes in the database (then the raw old definitions go into the op, so the
     downgrade restores exactly what was there).
+
+    Example::
+
+        diff = Diff(changed=["level changed"])
+        bool(diff), diff.describe()  # (True, 'level changed')
     """
 
     changed: list[str] = field(default_factory=list)

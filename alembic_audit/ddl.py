@@ -42,6 +42,10 @@ def quote(name: str) -> str:
 
     Memoized: autogenerate regenerates one function body per audited table, and
     the same few names recur thousands of times.
+
+    Example::
+
+        quote("Order")  # '"Order"'
     """
     return str(_PREPARER.quote_identifier(name))
 
@@ -276,6 +280,10 @@ def spec_comment(spec: AuditSpec) -> str:
     hand-edited body from ours.  ``*`` is written as the JSON escape ``\\u002a``, so
     the JSON can contain neither ``*/`` nor ``/*`` (PostgreSQL nests block comments:
     an escaped ``\\/`` followed by ``*`` would still open one), whatever the names are.
+
+    Example::
+
+        spec_comment(spec)  # '/* alembic_audit spec {"append_only":false,...} */'
     """
     payload = json.dumps(spec.to_dict(), sort_keys=True, ensure_ascii=True, separators=(",", ":"))
     return "/* " + _SPEC_MARK + payload.replace("*", "\\u002a") + " */"
@@ -298,7 +306,12 @@ def spec_from_function_body(body: str) -> AuditSpec | None:
 
 
 def function_body(spec: AuditSpec) -> str:
-    """The PL/pgSQL body (between the dollar quotes) of the trigger function."""
+    """The PL/pgSQL body (between the dollar quotes) of the trigger function.
+
+    Example::
+
+        spec_comment(spec) in function_body(spec)  # True
+    """
     lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
     lines += ["DECLARE", *_declare(spec)]
     lines.append("BEGIN")
@@ -332,7 +345,13 @@ def create_function_sql(spec: AuditSpec) -> str:
 
 def function_header_sql(spec: AuditSpec) -> str:
     """The part of :func:`create_function_sql` before ``AS``: name, return type,
-    language and attributes (what the inspector compares with ``pg_proc``)."""
+    language and attributes (what the inspector compares with ``pg_proc``).
+
+    Example::
+
+        function_header_sql(spec).splitlines()[0]
+        # 'CREATE OR REPLACE FUNCTION "public"."public_item_audit"()'
+    """
     return (
         f"CREATE OR REPLACE FUNCTION {qualify(*spec.qualified_function)}()\n"
         " RETURNS trigger\n"
@@ -371,12 +390,22 @@ def revoke_function_sql(spec: AuditSpec) -> str:
     Firing a trigger checks no EXECUTE privilege, so the audit keeps working; but
     nobody else can attach the function (which may run as its owner) to a table of
     their own and so write forged rows into the audit table.
+
+    Example::
+
+        revoke_function_sql(spec)
+        # 'REVOKE ALL ON FUNCTION "public"."public_item_audit"() FROM PUBLIC'
     """
     return f"REVOKE ALL ON FUNCTION {qualify(*spec.qualified_function)}() FROM PUBLIC"
 
 
 def guard_function_body() -> str:
-    """The PL/pgSQL body of the append-only guard: refuse, naming table and operation."""
+    """The PL/pgSQL body of the append-only guard: refuse, naming table and operation.
+
+    Example::
+
+        "append-only" in guard_function_body()  # True
+    """
     return "\n".join(
         [
             "",
@@ -420,7 +449,13 @@ def create_guard_sqls(spec: AuditSpec) -> list[str]:
 
 
 def drop_guard_sqls(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
-    """Guard trigger then guard function (see :func:`create_guard_sqls`)."""
+    """Guard trigger then guard function (see :func:`create_guard_sqls`).
+
+    Example::
+
+        drop_guard_sqls(spec)[1]
+        # 'DROP FUNCTION "public"."public_item_audit_append_only"()'
+    """
     exists = " IF EXISTS" if if_exists else ""
     return [
         f"DROP TRIGGER{exists} {quote(spec.guard_trigger_name)}"
@@ -430,7 +465,12 @@ def drop_guard_sqls(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
 
 
 def create_trigger_sqls(spec: AuditSpec) -> list[str]:
-    """``CREATE TRIGGER`` statements, one per name in ``spec.trigger_names``."""
+    """``CREATE TRIGGER`` statements, one per name in ``spec.trigger_names``.
+
+    Example::
+
+        len(create_trigger_sqls(spec)) == len(spec.trigger_names)  # True
+    """
     table = qualify(*spec.qualified_table)
     func = qualify(*spec.qualified_function)
     names = list(spec.trigger_names)
@@ -483,14 +523,26 @@ def trigger_state_sql(schema: str, table: str, trigger: str, state: str) -> str 
 
 
 def drop_trigger_sqls(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
-    """``DROP TRIGGER`` statements for the spec's triggers."""
+    """``DROP TRIGGER`` statements for the spec's triggers.
+
+    Example::
+
+        drop_trigger_sqls(spec)[0]
+        # 'DROP TRIGGER "public_item_audit_insert" ON "public"."item"'
+    """
     table = qualify(*spec.qualified_table)
     exists = " IF EXISTS" if if_exists else ""
     return [f"DROP TRIGGER{exists} {quote(n)} ON {table}" for n in spec.trigger_names]
 
 
 def drop_function_sql(spec: AuditSpec, *, if_exists: bool = False, cascade: bool = False) -> str:
-    """``DROP FUNCTION`` for the spec's trigger function."""
+    """``DROP FUNCTION`` for the spec's trigger function.
+
+    Example::
+
+        drop_function_sql(spec, if_exists=True, cascade=True)
+        # 'DROP FUNCTION IF EXISTS "public"."public_item_audit"() CASCADE'
+    """
     exists = " IF EXISTS" if if_exists else ""
     tail = " CASCADE" if cascade else ""
     return f"DROP FUNCTION{exists} {qualify(*spec.qualified_function)}(){tail}"
@@ -525,6 +577,10 @@ def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
 
     With ``if_exists`` the function is dropped with ``CASCADE`` instead of naming
     the triggers, so that it also works after the audited table is gone.
+
+    Example::
+
+        drop_statements(spec)[-1]  # 'DROP FUNCTION "public"."public_item_audit"()'
     """
     if if_exists:
         stmts = [drop_function_sql(spec, if_exists=True, cascade=True)]
@@ -537,7 +593,12 @@ def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
 
 
 def script(statements: list[str]) -> str:
-    """Join statements into one SQL script (``;`` terminated)."""
+    """Join statements into one SQL script (``;`` terminated).
+
+    Example::
+
+        script(["SELECT 1", "SELECT 2"])  # 'SELECT 1;\\n\\nSELECT 2;\\n\\n'
+    """
     return "".join(f"{s};\n\n" for s in statements)
 
 

@@ -69,7 +69,12 @@ _TEXT_ARRAY = ARRAY(Text)
 
 
 def functions_query() -> TextClause:
-    """The query listing candidate audit functions (one round trip for all schemas)."""
+    """The query listing candidate audit functions (one round trip for all schemas).
+
+    Example::
+
+        rows = connection.execute(functions_query(), function_params(marker, [], [])).all()
+    """
     return text(_FUNCTIONS).bindparams(
         bindparam("fn_schemas", type_=_TEXT_ARRAY),
         bindparam("fn_names", type_=_TEXT_ARRAY),
@@ -77,12 +82,23 @@ def functions_query() -> TextClause:
 
 
 def function_params(marker: str, schemas: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
-    """Bind values for :func:`functions_query`."""
+    """Bind values for :func:`functions_query`.
+
+    Example::
+
+        function_params("m", ["public"], ["public_item_audit"])
+        # {'marker': 'm', 'fn_schemas': ['public'], 'fn_names': ['public_item_audit']}
+    """
     return {"marker": marker, "fn_schemas": list(schemas), "fn_names": list(names)}
 
 
 def triggers_query() -> TextClause:
-    """The query listing the triggers of the found functions and wanted names."""
+    """The query listing the triggers of the found functions and wanted names.
+
+    Example::
+
+        rows = connection.execute(triggers_query(), trigger_params(oids, wanted)).all()
+    """
     return text(_TRIGGERS).bindparams(
         bindparam("function_oids", type_=_TEXT_ARRAY),
         bindparam("tg_schemas", type_=_TEXT_ARRAY),
@@ -96,7 +112,13 @@ def trigger_params(
     wanted: Sequence[tuple[str, str, str]],
 ) -> dict[str, Any]:
     """Bind values for :func:`triggers_query`; oids travel as text (``oid`` has no
-    array adapter in every driver) and are compared after a cast."""
+    array adapter in every driver) and are compared after a cast.
+
+    Example::
+
+        trigger_params([16384], [("public", "item", "public_item_audit")])["function_oids"]
+        # ['16384']
+    """
     return {
         "function_oids": [str(o) for o in function_oids],
         "tg_schemas": [w[0] for w in wanted],

@@ -81,7 +81,13 @@ def grant_writer_sqls(spec: AuditSpec, role: str, *, read_history: bool = False)
 
 
 def grant_sequence_sql(schema: str, name: str, role: str) -> str:
-    """``GRANT USAGE`` on one sequence feeding a column default (serial columns)."""
+    """``GRANT USAGE`` on one sequence feeding a column default (serial columns).
+
+    Example::
+
+        grant_sequence_sql("public", "item_id_seq", "app_writer")
+        # 'GRANT USAGE ON SEQUENCE "public"."item_id_seq" TO "app_writer"'
+    """
     return f"GRANT USAGE ON SEQUENCE {qualify(schema, name)} TO {quote(validate_role_name(role))}"
 
 
@@ -100,7 +106,13 @@ def revoke_writer_sqls(spec: AuditSpec, role: str) -> list[str]:
 
 
 def revoke_sequence_sql(schema: str, name: str, role: str) -> str:
-    """``REVOKE ALL`` on one sequence (the inverse of :func:`grant_sequence_sql`)."""
+    """``REVOKE ALL`` on one sequence (the inverse of :func:`grant_sequence_sql`).
+
+    Example::
+
+        revoke_sequence_sql("public", "item_id_seq", "app_writer")
+        # 'REVOKE ALL ON SEQUENCE "public"."item_id_seq" FROM "app_writer"'
+    """
     return f"REVOKE ALL ON SEQUENCE {qualify(schema, name)} FROM {quote(validate_role_name(role))}"
 
 

@@ -62,6 +62,10 @@ def function_exists_query(spec: AuditSpec) -> TextClause:
 
     The function signature is a bind parameter, resolved by ``to_regprocedure``,
     which returns NULL instead of raising for a missing function or schema.
+
+    Example::
+
+        connection.execute(function_exists_query(spec)).scalar()  # True or False
     """
     signature = qualify(*spec.qualified_function) + "()"
     return text("SELECT pg_catalog.to_regprocedure(:signature) IS NOT NULL").bindparams(
@@ -74,6 +78,10 @@ def trigger_function_sources_query(schema: str, table_name: str) -> TextClause:
 
     Used to read back the spec embedded in an installed audit function, so a
     hand-written ``op.drop_audit_trigger("item")`` knows exactly what to drop.
+
+    Example::
+
+        sources = connection.execute(trigger_function_sources_query("public", "item")).scalars()
     """
     return text(
         "SELECT p.prosrc FROM pg_catalog.pg_trigger AS t"
@@ -84,7 +92,12 @@ def trigger_function_sources_query(schema: str, table_name: str) -> TextClause:
 
 
 def function_source_query(spec: AuditSpec) -> TextClause:
-    """``prosrc`` of the spec's trigger function (no row if it does not exist)."""
+    """``prosrc`` of the spec's trigger function (no row if it does not exist).
+
+    Example::
+
+        source = connection.execute(function_source_query(spec)).scalar()  # None if missing
+    """
     signature = qualify(*spec.qualified_function) + "()"
     return text(
         "SELECT p.prosrc FROM pg_catalog.pg_proc AS p"
@@ -126,7 +139,13 @@ def trigger_names_from_sqls(statements: Sequence[str]) -> list[str]:
 
 
 def drop_trigger_by_name_sql(spec: AuditSpec, trigger_name: str) -> str:
-    """``DROP TRIGGER`` for a trigger on the spec's table, by name."""
+    """``DROP TRIGGER`` for a trigger on the spec's table, by name.
+
+    Example::
+
+        drop_trigger_by_name_sql(spec, "old_trigger")
+        # 'DROP TRIGGER "old_trigger" ON "public"."item"'
+    """
     return f"DROP TRIGGER {quote(trigger_name)} ON {qualify(*spec.qualified_table)}"
 
 

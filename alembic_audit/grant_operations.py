@@ -308,6 +308,10 @@ def check_state(
     Granting: the role exists, is no superuser, owns neither table, and holds directly
     none of the privileges granted and nothing on the audit table.  Revoking: the
     role holds every privilege revoked.  Offline nothing can be read: no check.
+
+    Example::
+
+        check_state(operations, "grant_audit_access", access, granting=True)  # or ValueError
     """
     if _is_offline(operations):
         return

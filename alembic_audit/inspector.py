@@ -89,6 +89,11 @@ class ReflectedTrigger:
 
     ``enabled`` is ``tgenabled``: ``O`` (origin and local), ``D`` (disabled),
     ``R`` (replica only), ``A`` (always).
+
+    Example::
+
+        trigger = catalog.by_table[("public", "item")].triggers[0]
+        trigger.name, trigger.enabled  # ('public_item_audit_delete', 'O')
     """
 
     shape: TriggerShape
@@ -123,7 +128,13 @@ class FunctionHeader:
 
 @dataclass(frozen=True)
 class ReflectedFunction:
-    """A candidate audit function as found in ``pg_proc``."""
+    """A candidate audit function as found in ``pg_proc``.
+
+    Example::
+
+        function = catalog.by_table[("public", "item")].function
+        function.qualified_name  # ('public', 'public_item_audit')
+    """
 
     oid: int
     schema: str
@@ -146,6 +157,11 @@ class FoundAudit:
 
     ``spec`` is the spec the function was created from (``None`` if the function
     lost its spec comment or is missing).
+
+    Example::
+
+        found = catalog.by_table[("public", "item")]
+        found.spec == spec, len(found.triggers)  # (True, 4)
     """
 
     table: tuple[str, str]
@@ -164,6 +180,11 @@ class AuditCatalog:
     ``by_table`` maps the audited table ``(schema, name)`` to what was found for
     it; ``orphans`` holds further functions whose spec names a table that another
     function already claims (left over by a hand-made change).
+
+    Example::
+
+        catalog = PGAdvancedInspector(connection).reflect([spec])
+        catalog.queries, catalog.orphans  # (2, [])
     """
 
     functions: list[ReflectedFunction]
@@ -383,7 +404,12 @@ def _qualified(toks: list[_Tok], i: int) -> tuple[tuple[str, str], int]:
 
 
 class UnexpectedDDL(ValueError):
-    """Our own DDL text has a shape this parser does not know (a bug to report)."""
+    """Our own DDL text has a shape this parser does not know (a bug to report).
+
+    Example::
+
+        parse_create_trigger("CREATE TRIGGER t AFTER UPDATE OF a ON x ...")  # raises it
+    """
 
 
 def parse_create_trigger(sql: str) -> TriggerShape:
@@ -548,7 +574,12 @@ _HEADER_WORDS = frozenset(
 @lru_cache(maxsize=4096)
 def expected_function_header(spec: AuditSpec) -> FunctionHeader:
     """The header ``ddl.create_function_sql(spec)`` creates (its text up to ``AS``:
-    building the whole body only to skip it would double autogenerate's cost)."""
+    building the whole body only to skip it would double autogenerate's cost).
+
+    Example::
+
+        expected_function_header(spec).security_definer  # True
+    """
     return parse_function_header(ddl.function_header_sql(spec))
 
 

@@ -103,6 +103,10 @@ def all_trigger_names(base: str) -> tuple[str, ...]:
     """Every trigger name a spec with this base could have created, any level.
 
     Used by idempotent installs, so that a level change leaves no stale trigger.
+
+    Example::
+
+        all_trigger_names("t")  # ('t', 't_truncate', 't_insert', 't_update', 't_delete')
     """
     names = dict.fromkeys(
         trigger_names_for(base, "row", True) + trigger_names_for(base, "statement", True)

@@ -68,11 +68,22 @@ def validate_setting_name(name: object, *, where: str) -> str:
 
 
 def table_label(table: Table) -> str:
+    """``schema.name`` of a table, or just its name without a schema, for messages.
+
+    Example::
+
+        table_label(Table("item", metadata, schema="sales"))  # 'sales.item'
+    """
     return f"{table.schema}.{table.name}" if table.schema else table.name
 
 
 def get_options(table: Table) -> Mapping[str, Any] | None:
-    """The raw ``audit.options`` mapping of a table, or ``None``."""
+    """The raw ``audit.options`` mapping of a table, or ``None``.
+
+    Example::
+
+        get_options(metadata.tables["item"])  # {'enabled': True}
+    """
     options = table.info.get(OPTIONS_KEY)
     if options is None:
         return None
@@ -85,7 +96,12 @@ def get_options(table: Table) -> Mapping[str, Any] | None:
 
 
 def is_enabled(table: Table) -> bool:
-    """Whether ``audit.options`` asks for auditing (validates ``enabled``)."""
+    """Whether ``audit.options`` asks for auditing (validates ``enabled``).
+
+    Example::
+
+        is_enabled(metadata.tables["item"])  # True
+    """
     options = get_options(table)
     if options is None:
         return False
