@@ -117,7 +117,8 @@ class FunctionHeader:
 
     Example::
 
-        expected_function_header(spec).config  # ('search_path=pg_catalog, pg_temp',)
+        expected_function_header(spec).config
+        # ('search_path=pg_catalog, pg_temp', 'plan_cache_mode=force_generic_plan')
     """
 
     language: str
