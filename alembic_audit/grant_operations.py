@@ -43,7 +43,8 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from alembic.operations import MigrateOperation, Operations
 
-from . import ddl, ddl_grants
+from . import ddl_grants
+from .grants import owned_sequences
 from .naming import fit_identifier, render_convention
 from .operations import OfflineOperationError, _bind, _is_offline, _run, _where, live_spec
 from .spec import DEFAULT_SCHEMA
@@ -177,13 +178,6 @@ class AuditAccess:
 # -- building the access from op arguments ----------------------------------------------
 
 
-def _owned_sequences(operations: Operations, table: tuple[str, str]) -> tuple[tuple[str, str], ...]:
-    rows = _bind(operations).execute(
-        sa.text(ddl_grants.OWNED_SEQUENCES_SQL), {"table": ddl.qualify(*table)}
-    )
-    return tuple((str(s), str(n)) for s, n in rows)
-
-
 def build_access(
     operations: Operations,
     opname: str,
@@ -238,7 +232,7 @@ def build_access(
             if security_definer is None:
                 security_definer = spec.security_definer
         if sequences is None:
-            sequences = _owned_sequences(operations, (schema or DEFAULT_SCHEMA, table_name))
+            sequences = owned_sequences(_bind(operations), schema or DEFAULT_SCHEMA, table_name)
     for item in sequences:
         if isinstance(item, str) or len(item) != 2:
             raise ValueError(f"{where}: sequences entries are (schema, name) pairs, got {item!r}")

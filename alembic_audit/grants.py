@@ -18,9 +18,15 @@ from .install import _connection, _run
 from .spec import AuditSpec
 
 
-def _owned_sequences(conn: Connection, schema: str, table: str) -> list[tuple[str, str]]:
+def owned_sequences(conn: Connection, schema: str, table: str) -> tuple[tuple[str, str], ...]:
+    """``(schema, name)`` of the sequences feeding a table's serial/identity columns.
+
+    Example::
+
+        owned_sequences(conn, "public", "item")  # (('public', 'item_id_seq'),)
+    """
     rows = conn.execute(text(ddl_grants.OWNED_SEQUENCES_SQL), {"table": ddl.qualify(schema, table)})
-    return [(str(s), str(n)) for s, n in rows]
+    return tuple((str(s), str(n)) for s, n in rows)
 
 
 def _for_audited_tables(
@@ -42,7 +48,7 @@ def _for_audited_tables(
             statements += table_sqls(spec)
             statements += [
                 sequence_sql(schema, name, role)
-                for schema, name in _owned_sequences(conn, *spec.qualified_table)
+                for schema, name in owned_sequences(conn, *spec.qualified_table)
             ]
         _run(statements, conn)
     return None
