@@ -42,8 +42,8 @@ from sqlalchemy import Column
 
 from . import ddl, ddl_ops
 from .naming import fit_identifier, render_convention
-from .options import type_text, validate_setting_name
-from .spec import LEVELS, META_COLUMNS, AuditSpec, SessionSetting
+from .options import check_definition, type_text, validate_setting_name
+from .spec import AuditSpec, SessionSetting
 
 __all__ = [
     "CreateAuditTrigger",
@@ -232,17 +232,13 @@ def build_spec(
 def _validate(where: str, data: Mapping[str, Any]) -> None:
     if not data["columns"]:
         raise ValueError(f"{where}: no columns to audit")
-    names = [c[0] for c in data["columns"]]
-    clashes = sorted(set(names) & set(META_COLUMNS))
-    if clashes:
-        raise ValueError(f"{where}: column(s) {clashes} clash with the audit table's own columns")
-    if data["level"] not in LEVELS:
-        raise ValueError(f"{where}: level must be one of {list(LEVELS)}, got {data['level']!r}")
-    if data["skip_unchanged"] and data["level"] == "statement" and not data["primary_key"]:
-        raise ValueError(
-            f"{where}: skip_unchanged at level 'statement' needs a primary key; pass "
-            "primary_key=[...] or use level='row'"
-        )
+    check_definition(
+        where,
+        [c[0] for c in data["columns"]],
+        data["level"],
+        data["skip_unchanged"],
+        data["primary_key"],
+    )
 
 
 def live_spec(

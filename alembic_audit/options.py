@@ -7,7 +7,7 @@ when the table is defined, before anything touches a database.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table
@@ -226,6 +226,36 @@ def _check_identifiers(label: str, table: Table, audit_schema: object) -> None:
             )
 
 
+def check_definition(
+    where: str,
+    column_names: Iterable[str],
+    level: object,
+    skip_unchanged: bool,
+    primary_key: Sequence[str],
+) -> None:
+    """Checks every audit definition must pass, from table options or from an op call.
+
+    ``where`` names the culprit (``table 'item'``, ``op.create_audit_trigger('item')``).
+
+    Example::
+
+        check_definition("table 'item'", ["id"], "row", False, ["id"])  # passes
+        check_definition("table 'item'", ["id"], "each", False, [])  # ValueError
+    """
+    clashes = sorted(set(column_names) & set(META_COLUMNS))
+    if clashes:
+        raise ValueError(f"{where}: column(s) {clashes} clash with the audit table's own columns")
+    if level not in LEVELS:
+        raise ValueError(
+            f"{where}: audit option 'level' must be one of {list(LEVELS)}, got {level!r}"
+        )
+    if skip_unchanged and level == "statement" and not primary_key:
+        raise ValueError(
+            f"{where}: audit option 'skip_unchanged' at level 'statement' needs a primary key "
+            "to pair old and new rows; add one (primary_key=[...] in an op) or use level 'row'"
+        )
+
+
 def spec_from_table(table: Table) -> AuditSpec:
     """Build the :class:`AuditSpec` of an audited table from its options.
 
@@ -248,16 +278,7 @@ def spec_from_table(table: Table) -> AuditSpec:
     drop_history_requested(table)  # validates: refused while enabled
     _check_identifiers(label, table, options.get("schema", options.get("schema_name")))
     column_names = [c.name for c in table.columns]
-    clashes = sorted(set(column_names) & set(META_COLUMNS))
-    if clashes:
-        raise ValueError(
-            f"table {label!r}: column(s) {clashes} clash with the audit table's own columns"
-        )
     level = options.get("level", "statement")
-    if level not in LEVELS:
-        raise ValueError(
-            f"table {label!r}: audit option 'level' must be one of {list(LEVELS)}, got {level!r}"
-        )
     excluded = _exclude(label, options.get("exclude"), column_names)
     settings = _session_settings(label, options.get("session_settings"), set(column_names))
     skip_unchanged = _bool_option(label, options, "skip_unchanged", False)
@@ -265,17 +286,13 @@ def spec_from_table(table: Table) -> AuditSpec:
     security_definer = _bool_option(label, options, "security_definer", True)
     append_only = _bool_option(label, options, "append_only", False)
     primary_key = tuple(c.name for c in table.primary_key.columns)
-    if skip_unchanged and level == "statement":
-        if not primary_key:
-            raise ValueError(
-                f"table {label!r}: audit option 'skip_unchanged' at level 'statement' needs a "
-                "primary key to pair old and new rows; add one or use level 'row'"
-            )
-        if set(primary_key) & excluded:
-            raise ValueError(
-                f"table {label!r}: audit option 'exclude' may not name primary key columns "
-                "when 'skip_unchanged' is on"
-            )
+    # Clashes are checked on every column, excluded ones too: options refuse them.
+    check_definition(f"table {label!r}", column_names, level, skip_unchanged, primary_key)
+    if skip_unchanged and level == "statement" and set(primary_key) & excluded:
+        raise ValueError(
+            f"table {label!r}: audit option 'exclude' may not name primary key columns "
+            "when 'skip_unchanged' is on"
+        )
     audit_schema = _schema_option(label, options)
     convention = table.metadata.naming_convention
     names = {
