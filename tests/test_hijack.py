@@ -9,11 +9,12 @@ compared value by value.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Column, Enum, Integer, MetaData, String, Table
+from sqlalchemy import Column, Enum, Integer, MetaData, String, Table, Uuid
 from sqlalchemy.engine import Connection
 
 from alembic_audit import install_audit_triggers, set_session_vars
@@ -27,7 +28,7 @@ pytest_plugins = ["tests.fixtures.roles"]  # the "roles" fixture
 AUDIT_COLS = (
     "(id integer, name varchar, audit_operation varchar(1), "
     "audit_operation_timestamp timestamptz, audit_current_user varchar, "
-    "audit_username varchar, audit_mood text)"
+    "audit_username varchar, audit_mood text, audit_request uuid)"
 )
 
 # Decoys for every function, operator and relation name the function body uses.  Each
@@ -63,6 +64,8 @@ CREATE TABLE evil.item_audit AUDIT_COLS;
 CREATE TABLE evil.audit_new (LIKE public.item);
 CREATE TABLE evil.audit_old (LIKE public.item);
 CREATE DOMAIN evil.mood AS text CHECK (evil.logit('domain ' || VALUE));
+CREATE DOMAIN evil.uuid AS pg_catalog.uuid CHECK (evil.logit('domain uuid'));
+CREATE DOMAIN evil.int4 AS pg_catalog.int4 CHECK (evil.logit('domain int4'));
 """
 
 # The same in the writer's temporary schema, which a SECURITY DEFINER function with
@@ -74,6 +77,7 @@ CREATE TEMP TABLE audit_old (LIKE public.item);
 INSERT INTO audit_new VALUES (666, 'forged');
 INSERT INTO audit_old VALUES (666, 'forged');
 CREATE DOMAIN pg_temp.mood AS text CHECK (evil.logit('temp domain ' || VALUE));
+CREATE DOMAIN pg_temp.uuid AS pg_catalog.uuid CHECK (evil.logit('temp domain uuid'));
 CREATE FUNCTION pg_temp.now() RETURNS timestamptz LANGUAGE sql AS
   $$ SELECT CASE WHEN evil.logit('temp now') THEN timestamptz '2000-01-01' END $$;
 CREATE FUNCTION pg_temp.current_setting(text, boolean) RETURNS text LANGUAGE sql AS
@@ -99,12 +103,18 @@ def make_model(level: str) -> tuple[MetaData, Table, Table]:
                 "skip_unchanged": True,  # exercises record_image_ne and the key join
                 "session_settings": [
                     Column("username", String, nullable=False),
+                    # Through a %TYPE variable (an enum has no built-in name).
                     Column("mood", Enum("happy", "sad", name="mood")),
+                    # Cast inline to a built-in type, by its qualified name.
+                    Column("request", Uuid),
                 ],
             }
         },
     )
     return md, item, md.tables["item_audit"]
+
+
+REQUEST = uuid.UUID("12345678-1234-5678-1234-567812345678")
 
 
 def _now(conn: Connection) -> object:
@@ -143,27 +153,30 @@ def test_shadowing_names_on_the_search_path_and_in_pg_temp_changes_nothing(
         ]
         conn.rollback()
         with conn.begin():
-            set_session_vars(conn, username="alice", mood="happy")
+            set_session_vars(conn, username="alice", mood="happy", request=REQUEST)
             conn.execute(item.insert().values([{"id": 1, "name": "a"}, {"id": 2, "name": "B"}]))
             now = _now(conn)
-            expected += [("I", 1, "a", now, "alice", "happy"), ("I", 2, "B", now, "alice", "happy")]
+            expected += [
+                ("I", 1, "a", now, "alice", "happy", REQUEST),
+                ("I", 2, "B", now, "alice", "happy", REQUEST),
+            ]
         with conn.begin():
-            set_session_vars(conn, username="bob", mood="sad")
+            set_session_vars(conn, username="bob", mood="sad", request=REQUEST)
             # The writer's own statements avoid = and <>: on its path they are the decoys.
             # Row 1 changes, row 2 ('B') does not and is skipped (skip_unchanged).
             conn.execute(item.update().values(name=sa.func.upper(item.c.name)))
             now = _now(conn)
-            expected.append(("U", 1, "A", now, "bob", "sad"))
+            expected.append(("U", 1, "A", now, "bob", "sad", REQUEST))
         with conn.begin():
             set_session_vars(conn, username="carol")
             conn.execute(item.delete().where(item.c.id > 1))
             now = _now(conn)
-            expected.append(("D", 2, "B", now, "carol", None))
+            expected.append(("D", 2, "B", now, "carol", None, None))
         with conn.begin():
-            set_session_vars(conn, username="dave")
+            set_session_vars(conn, username="dave", request=REQUEST)
             conn.exec_driver_sql("TRUNCATE public.item")
             now = _now(conn)
-            expected.append(("T", None, None, now, "dave", None))
+            expected.append(("T", None, None, now, "dave", None, REQUEST))
         assert conn.exec_driver_sql("SELECT count(*) FROM evil.item_audit").scalar() == 0
         assert conn.exec_driver_sql("SELECT count(*) FROM pg_temp.item_audit").scalar() == 0
 
@@ -177,8 +190,9 @@ def test_shadowing_names_on_the_search_path_and_in_pg_temp_changes_nothing(
                 audit.c.audit_operation_timestamp,
                 audit.c.audit_username,
                 audit.c.audit_mood,
+                audit.c.audit_request,
                 audit.c.audit_current_user,
             )
         ).all()
-    assert sorted((tuple(r[:6]) for r in found), key=repr) == sorted(expected, key=repr)
-    assert {r[6] for r in found} == {writer}
+    assert sorted((tuple(r[:7]) for r in found), key=repr) == sorted(expected, key=repr)
+    assert {r[7] for r in found} == {writer}
