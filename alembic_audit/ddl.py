@@ -22,7 +22,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import ExecutableDDLElement
 
 from .naming import all_trigger_names
-from .spec import OPERATION_COLUMN, AuditSpec, SessionSetting
+from .spec import OPERATION_COLUMN, USER_COLUMN, AuditSpec
 
 # "named" paramstyle: the preparer must not double '%' here; AuditDDL does it at
 # execution time for the driver actually in use.
@@ -31,6 +31,9 @@ _PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer  # type: 
 #: Transition table names used by statement-level triggers.
 NEW_TABLE = "audit_new"
 OLD_TABLE = "audit_old"
+
+#: PL/pgSQL variable holding the acting role, read once per call.
+USER_VAR = "audit_user"
 
 
 @lru_cache(maxsize=16384)
@@ -90,120 +93,34 @@ def _dollar_tag(body: str) -> str:
     return tag
 
 
-#: Operators spelled with their schema.  The function pins no ``search_path`` (see
-#: :func:`function_header_sql`), so a bare ``=`` would be looked up through the
-#: writer's path, where a schema of the writer's could shadow it with code of its own.
-EQ = "OPERATOR(pg_catalog.=)"
-NE = "OPERATOR(pg_catalog.<>)"
-
-#: Setting types whose text needs no conversion: the INSERT's assignment coercion
-#: (found by type OIDs, never by name) turns text into them, with the same length
-#: checks as a typed variable.
-_STRING_TYPE = re.compile(r"^(VARCHAR|TEXT|CHAR)(\(\d+\))?$")
-
-#: Built-in setting types converted by a cast to a schema-qualified name, which no
-#: search_path can redirect.  Text to any of them is the type's input function, as
-#: in a PL/pgSQL assignment.  (Types with modifiers, arrays, enums and domains are
-#: left to typed variables: see :func:`_setting_cast`.)
-_BUILTIN_CASTS = {
-    "UUID": "pg_catalog.uuid",
-    "INTEGER": "pg_catalog.int4",
-    "BIGINT": "pg_catalog.int8",
-    "SMALLINT": "pg_catalog.int2",
-    "BOOLEAN": "pg_catalog.bool",
-    "NUMERIC": "pg_catalog.numeric",
-    "FLOAT": "pg_catalog.float8",
-    "DOUBLE PRECISION": "pg_catalog.float8",
-    "REAL": "pg_catalog.float4",
-    "DATE": "pg_catalog.date",
-    "TIME WITHOUT TIME ZONE": "pg_catalog.time",
-    "TIMESTAMP WITHOUT TIME ZONE": "pg_catalog.timestamp",
-    "TIMESTAMP WITH TIME ZONE": "pg_catalog.timestamptz",
-    "INTERVAL": "pg_catalog.interval",
-    "INET": "pg_catalog.inet",
-    "CIDR": "pg_catalog.cidr",
-    "JSON": "pg_catalog.json",
-    "JSONB": "pg_catalog.jsonb",
-}
-
-
-def _setting_cast(setting: SessionSetting) -> str | None:
-    """How the text of a setting becomes its column type inside SQL.
-
-    ``""`` for string types (no cast), a qualified cast target for known built-in
-    types, ``None`` when neither applies: then the setting goes through a PL/pgSQL
-    variable typed ``%TYPE`` after the audit column.
-    """
-    type_ = setting.type.upper()
-    if _STRING_TYPE.match(type_):
-        return ""
-    return _BUILTIN_CASTS.get(type_)
-
-
 def _setting_var(index: int) -> str:
     return f"audit_setting_{index}"
 
 
-def _setting_text(setting: SessionSetting) -> str:
-    # '' counts as unset: a pooled connection reports '' for a setting that an
-    # earlier transaction set locally, not NULL.  (Not NULLIF: it looks its '='
-    # up through the search_path.)
-    read = f"pg_catalog.current_setting('{setting.setting_name}', true)"
-    return f"CASE WHEN {read} {EQ} '' THEN NULL ELSE {read} END"
-
-
-def _uses_variables(spec: AuditSpec) -> bool:
-    """Whether the body reads some setting into a variable (a parameter of the INSERT)."""
-    return any(_setting_cast(s) is None for s in spec.session_settings)
-
-
-def _setting_value(spec: AuditSpec, index: int) -> str:
-    """The SQL expression of setting ``index`` inside the audit INSERT.
-
-    Written inline wherever possible: an INSERT that refers to no PL/pgSQL variable
-    has no parameters, so its cached plan is always the generic one and the function
-    needs no ``plan_cache_mode`` clause (see :func:`_plan_settings`).  Inline
-    expressions are evaluated per audit row; that is a few hash lookups, not
-    measurable next to writing the row.
-    """
-    setting = spec.session_settings[index]
-    cast = _setting_cast(setting)
-    if cast is None:
-        return _setting_var(index)
-    text = _setting_text(setting)
-    return f"CAST({text} AS {cast})" if cast else text
-
-
 def _declare(spec: AuditSpec) -> list[str]:
     # Typed as the audit column (%TYPE through the qualified audit table), not by the
-    # setting's type name: a bare type name is looked up through the writer's
-    # search_path, and pg_temp is searched for types, so a session could substitute a
-    # temporary domain whose CHECK runs its own code as the owner of a SECURITY
-    # DEFINER function.
+    # setting's type name: a bare type name is looked up through the pinned search_path,
+    # and pg_temp is searched for types, so a session could substitute a temporary
+    # domain whose CHECK runs its own code as the owner of a SECURITY DEFINER function.
     table = qualify(*spec.qualified_audit_table)
-    lines = [
+    return [
         f"    {_setting_var(i)} {table}.{quote(s.column_name)}%TYPE;"
         for i, s in enumerate(spec.session_settings)
-        if _setting_cast(s) is None
-    ]
-    return ["DECLARE", *lines] if lines else []
+    ] + [f"    {USER_VAR} {table}.{quote(USER_COLUMN)}%TYPE;"]
 
 
 def _read_settings(spec: AuditSpec) -> list[str]:
-    # Settings without an inline conversion are read once per call (per statement at
-    # statement level) and converted by the assignment to their typed variable.
-    return [
-        f"    {_setting_var(i)} := {_setting_text(s)};"
-        for i, s in enumerate(spec.session_settings)
-        if _setting_cast(s) is None
-    ]
-
-
-def _missing(spec: AuditSpec, index: int) -> str:
-    setting = spec.session_settings[index]
-    if _setting_cast(setting) is None:
-        return f"{_setting_var(index)} IS NULL"
-    return f"({_setting_text(setting)}) IS NULL"
+    # Read once per call (per statement at statement level), then used as parameters of
+    # the INSERT: no setting lookup per audit row.
+    lines = [f"    {USER_VAR} := {_user_sql(spec)};"]
+    for i, s in enumerate(spec.session_settings):
+        # '' counts as unset: a pooled connection reports '' for a setting that an
+        # earlier transaction set locally, not NULL.
+        lines.append(
+            f"    {_setting_var(i)} := "
+            f"NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+        )
+    return lines
 
 
 def _require_settings(spec: AuditSpec, indent: str) -> list[str]:
@@ -211,7 +128,7 @@ def _require_settings(spec: AuditSpec, indent: str) -> list[str]:
     for i, s in enumerate(spec.session_settings):
         if s.required:
             lines += [
-                f"{indent}IF {_missing(spec, i)} THEN",
+                f"{indent}IF {_setting_var(i)} IS NULL THEN",
                 f"{indent}    RAISE EXCEPTION USING",
                 f"{indent}        ERRCODE = 'not_null_violation',",
                 f"{indent}        MESSAGE = pg_catalog.format("
@@ -236,16 +153,16 @@ def _statement_require_settings(spec: AuditSpec) -> list[str]:
     if not checks:
         return []
     missing = " OR ".join(
-        _missing(spec, i) for i, s in enumerate(spec.session_settings) if s.required
+        f"{_setting_var(i)} IS NULL" for i, s in enumerate(spec.session_settings) if s.required
     )
     return [
         f"    IF {missing} THEN",
-        f"        IF TG_OP {EQ} 'DELETE' THEN",
+        "        IF TG_OP = 'DELETE' THEN",
         f"            PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
-        f"        ELSIF TG_OP {NE} 'TRUNCATE' THEN",
+        "        ELSIF TG_OP <> 'TRUNCATE' THEN",
         f"            PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
         "        END IF;",
-        f"        IF TG_OP {EQ} 'TRUNCATE' OR FOUND THEN",
+        "        IF TG_OP = 'TRUNCATE' OR FOUND THEN",
         *("    " + line for line in checks),
         "        END IF;",
         "    END IF;",
@@ -257,7 +174,7 @@ def _statement_require_settings(spec: AuditSpec) -> list[str]:
 #: SET ROLE is active, then the session user is the acting role).  Neither can be set
 #: to a role the session is not a member of.
 SESSION_ROLE_SQL = (
-    f"CASE WHEN pg_catalog.current_setting('role') {EQ} 'none' THEN SESSION_USER "
+    "CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER "
     "ELSE pg_catalog.current_setting('role') END"
 )
 
@@ -270,8 +187,8 @@ def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
     return [
         f"'{operation}'",
         "pg_catalog.now()",
-        _user_sql(spec),
-        *(_setting_value(spec, i) for i in range(len(spec.session_settings))),
+        USER_VAR,
+        *(_setting_var(i) for i in range(len(spec.session_settings))),
     ]
 
 
@@ -284,7 +201,7 @@ def _truncate_branch(spec: AuditSpec) -> list[str]:
     cols = ", ".join(quote(c) for c in spec.audit_column_names if c not in spec.column_names)
     values = ", ".join(_meta_values(spec, "T"))
     return [
-        f"    IF TG_OP {EQ} 'TRUNCATE' THEN",
+        "    IF TG_OP = 'TRUNCATE' THEN",
         f"        INSERT INTO {qualify(*spec.qualified_audit_table)} ({cols})",
         f"        VALUES ({values});",
         "        RETURN NULL;",
@@ -305,7 +222,7 @@ def _row_body(spec: AuditSpec) -> list[str]:
         ("DELETE", "D", "OLD"),
     ):
         values = [f"{record}.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
-        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP {EQ} '{op}' THEN")
+        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
         if op == "UPDATE" and spec.skip_unchanged:
             # Binary image comparison: needs no equality operator (json has none) and
             # no operator lookup through the search_path.
@@ -333,12 +250,12 @@ def _statement_body(spec: AuditSpec) -> list[str]:
         ("UPDATE", "U", NEW_TABLE),
         ("DELETE", "D", OLD_TABLE),
     ):
-        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP {EQ} '{op}' THEN")
+        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
         select = _statement_select(spec, code, table)
         if op == "UPDATE" and spec.skip_unchanged:
             # Pair old and new rows by primary key; a row whose key changed has no
             # partner and is always recorded.
-            on = " AND ".join(f"o.{quote(c)} {EQ} t.{quote(c)}" for c in spec.primary_key)
+            on = " AND ".join(f"o.{quote(c)} = t.{quote(c)}" for c in spec.primary_key)
             select += [
                 f"        LEFT JOIN {quote(OLD_TABLE)} AS o ON {on}",
                 f"        WHERE o.{quote(spec.primary_key[0])} IS NULL",
@@ -396,7 +313,7 @@ def function_body(spec: AuditSpec) -> str:
         spec_comment(spec) in function_body(spec)  # True
     """
     lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
-    lines += _declare(spec)
+    lines += ["DECLARE", *_declare(spec)]
     lines.append("BEGIN")
     lines += _read_settings(spec)
     if spec.level == "statement":
@@ -413,9 +330,9 @@ def function_body(spec: AuditSpec) -> str:
 def create_function_sql(spec: AuditSpec) -> str:
     """``CREATE OR REPLACE FUNCTION`` for the spec's trigger function.
 
-    Every table, function and operator inside is schema-qualified, so a session's
-    search_path cannot redirect anything the function does (see
-    :func:`function_header_sql` for why no ``search_path`` is pinned).
+    The function pins ``search_path`` (pg_catalog, then pg_temp last) so that a
+    session's search_path cannot redirect the audit insert; every object inside
+    is schema-qualified anyway.
 
     Example::
 
@@ -430,13 +347,6 @@ def function_header_sql(spec: AuditSpec) -> str:
     """The part of :func:`create_function_sql` before ``AS``: name, return type,
     language and attributes (what the inspector compares with ``pg_proc``).
 
-    No ``SET search_path`` clause: the body qualifies every name instead (operators
-    as ``OPERATOR(pg_catalog.=)``), which gives the same protection for free.  A
-    ``SET`` clause is paid on every call: the setting is saved and restored, and on
-    PostgreSQL 15 and older the restore walks every server setting whenever the
-    transaction has set one (``set_session_vars`` does), about 7 us per audited
-    statement, the largest part of the audit's cost on a one-row write.
-
     Example::
 
         function_header_sql(spec).splitlines()[0]
@@ -447,6 +357,7 @@ def function_header_sql(spec: AuditSpec) -> str:
         " RETURNS trigger\n"
         " LANGUAGE plpgsql\n"
         + (" SECURITY DEFINER\n" if spec.security_definer else "")
+        + " SET search_path TO 'pg_catalog', 'pg_temp'\n"
         + "".join(f" SET {name} TO '{value}'\n" for name, value in _plan_settings(spec))
     )
 
@@ -455,22 +366,19 @@ def _plan_settings(spec: AuditSpec) -> list[tuple[str, str]]:
     """Planner settings pinned on a statement-level function (constants of ours).
 
     PL/pgSQL caches the plan of each ``INSERT ... SELECT FROM <transition table>``.
-    When the INSERT has parameters (a setting read into a typed variable), the plan
-    cache compares the cost of its generic plan, estimated for the transition
-    table's row count at the call that built it, with the average cost of the custom
-    plans so far; once a session has built it during a bulk statement, it re-plans
-    every later call (about 20 us per one-row statement), and the choice only resets
-    when the plan is invalidated.  ``plan_cache_mode = force_generic_plan`` avoids
-    that; without parameters the generic plan is always used and no setting is
-    needed.  The ``skip_unchanged`` join is different: a generic plan built for a
-    one-row statement is a nested loop, quadratic for a later 100,000-row UPDATE
-    (minutes); without nested loops it is a hash or merge join at any size.
+    Left to ``plan_cache_mode = auto``, the plan cache compares the cost of its
+    generic plan, estimated for the transition table's row count at the call that
+    built it, with the average cost of the custom plans so far; once a session has
+    built it during a bulk statement, it re-plans every later call (about 20 us per
+    one-row statement), and the choice only resets when the plan is invalidated.
+    The copy has one plan shape whatever the row count, so generic is always right.
+    The ``skip_unchanged`` join is not: a generic plan built for a one-row
+    statement is a nested loop, quadratic for a later 100,000-row UPDATE (minutes);
+    without nested loops it is a hash or merge join at any size.
     """
     if spec.level != "statement":
         return []
-    settings = []
-    if _uses_variables(spec):
-        settings.append(("plan_cache_mode", "force_generic_plan"))
+    settings = [("plan_cache_mode", "force_generic_plan")]
     if spec.skip_unchanged:
         settings.append(("enable_nestloop", "off"))
     return settings

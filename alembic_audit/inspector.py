@@ -118,7 +118,7 @@ class FunctionHeader:
     Example::
 
         expected_function_header(spec).config
-        # ()  (no SET clause; see ddl.function_header_sql)
+        # ('search_path=pg_catalog, pg_temp', 'plan_cache_mode=force_generic_plan')
     """
 
     language: str

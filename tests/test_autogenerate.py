@@ -334,7 +334,7 @@ DRIFT = {
         "CREATE TRIGGER public_item_audit_truncate AFTER TRUNCATE OR DELETE ON item "
         "FOR EACH STATEMENT EXECUTE FUNCTION public_item_audit()",
     ],
-    "attributes changed": ["ALTER FUNCTION public_item_audit() SET work_mem = '8MB'"],
+    "attributes changed": ["ALTER FUNCTION public_item_audit() RESET search_path"],
 }
 
 

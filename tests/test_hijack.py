@@ -103,9 +103,9 @@ def make_model(level: str) -> tuple[MetaData, Table, Table]:
                 "skip_unchanged": True,  # exercises record_image_ne and the key join
                 "session_settings": [
                     Column("username", String, nullable=False),
-                    # Through a %TYPE variable (an enum has no built-in name).
+                    # Types of their own and built-in ones, both shadowed by the
+                    # writer's logging domains (mood, uuid) below.
                     Column("mood", Enum("happy", "sad", name="mood")),
-                    # Cast inline to a built-in type, by its qualified name.
                     Column("request", Uuid),
                 ],
             }

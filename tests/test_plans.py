@@ -29,12 +29,7 @@ import alembic_audit
 _counter = itertools.count()
 
 
-# A string setting is read inline (the INSERT has no parameters); an enum one goes
-# through a typed PL/pgSQL variable, a parameter of the INSERT.
-SETTING_TYPES = {"inline": sa.String(40), "variable": sa.Enum("alice", "bob", name="who")}
-
-
-def _install(engine: Engine, setting: str = "inline", **options: object) -> tuple[str, str]:
+def _install(engine: Engine, **options: object) -> tuple[str, str]:
     alembic_audit.enable()
     md = sa.MetaData()
     name = f"plan_{next(_counter)}"
@@ -46,7 +41,7 @@ def _install(engine: Engine, setting: str = "inline", **options: object) -> tupl
         info={
             "audit.options": {
                 "enabled": True,
-                "session_settings": [sa.Column("username", SETTING_TYPES[setting])],
+                "session_settings": [sa.Column("username", sa.String(40))],
                 **options,
             }
         },
@@ -71,12 +66,14 @@ def test_planner_settings_in_catalog(psycopg_engine: Engine) -> None:
     stmt, _ = _install(psycopg_engine, level="statement")
     skip, _ = _install(psycopg_engine, level="statement", skip_unchanged=True)
     row, _ = _install(psycopg_engine, level="row", skip_unchanged=True)
-    typed, _ = _install(psycopg_engine, setting="variable", level="statement")
-    # No SET clause unless needed: each one costs on every call (see function_header_sql).
-    assert _config(psycopg_engine, stmt) == set()
-    assert _config(psycopg_engine, skip) == {"enable_nestloop=off"}
-    assert _config(psycopg_engine, row) == set()
-    assert _config(psycopg_engine, typed) == {"plan_cache_mode=force_generic_plan"}
+    path = "search_path=pg_catalog, pg_temp"
+    assert _config(psycopg_engine, stmt) == {path, "plan_cache_mode=force_generic_plan"}
+    assert _config(psycopg_engine, skip) == {
+        path,
+        "plan_cache_mode=force_generic_plan",
+        "enable_nestloop=off",
+    }
+    assert _config(psycopg_engine, row) == {path}
 
 
 class Explained:
@@ -114,11 +111,10 @@ def explained(database_url: URL) -> Iterator[Explained]:
     e.conn.close()
 
 
-@pytest.mark.parametrize("setting", sorted(SETTING_TYPES))
 def test_one_row_copy_keeps_its_generic_plan_after_a_bulk_rebuild(
-    psycopg_engine: Engine, explained: Explained, setting: str
+    psycopg_engine: Engine, explained: Explained
 ) -> None:
-    table, audit = _install(psycopg_engine, setting=setting, level="statement")
+    table, audit = _install(psycopg_engine, level="statement")
     explained.conn.execute("SET audit.username = 'alice'")
     for i in range(8):
         explained.conn.execute(f"INSERT INTO {table} VALUES ({i}, 0)")
@@ -127,10 +123,9 @@ def test_one_row_copy_keeps_its_generic_plan_after_a_bulk_rebuild(
     explained.conn.execute(f"INSERT INTO {table} SELECT g, 0 FROM generate_series(100, 2099) g")
     for i in range(3):
         (plan,) = explained.audit_plans(f"INSERT INTO {table} VALUES ({10 + i}, 0)", audit)
-        # A custom plan (re-planned for this call) shows the setting's value; a generic
-        # one reads it as a parameter (variable) or by current_setting (inline).
-        assert "alice" not in plan, plan
-        assert ("$" in plan) == (setting == "variable"), plan
+        # A generic plan reads the settings as parameters; a custom one (re-planned for
+        # this call) shows their values.
+        assert "$" in plan and "alice" not in plan, plan
     with psycopg_engine.connect() as conn:
         count = conn.exec_driver_sql(f"SELECT count(*) FROM {audit}").scalar()
     assert count == 2000 + 3
