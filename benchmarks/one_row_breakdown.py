@@ -1,0 +1,183 @@
+"""Where a one-row audited write spends its time, measured inside the server.
+
+``writes.py`` measures what an application sees, round trips included.  This script
+takes the client out: for each design a procedure runs, ``--transactions`` times,
+``set_config('audit.username', ...)``, a one-row INSERT (or UPDATE) and ``COMMIT``, so
+the printed microseconds are the server's own cost per transaction.  Designs, run in
+interleaved blocks (the order rotates every round):
+
+- ``none``: no trigger;
+- ``empty``: a statement trigger with a transition table whose PL/pgSQL function only
+  returns (the price of any trigger);
+- ``bare``: no trigger, the bare copy into the audit table in the same statement
+  (``WITH w AS (<write> RETURNING *) INSERT INTO audit SELECT ... FROM w``);
+- ``row`` and ``statement``: alembic-audit at each level;
+- ``unpinned``: the statement level with its function's ``search_path`` setting
+  removed, to show what pinning it costs.
+
+Usage::
+
+    python benchmarks/one_row_breakdown.py            # server at 127.0.0.1:5432
+    python benchmarks/one_row_breakdown.py --embedded --workload update
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
+
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from writes import COLUMNS, DEFAULT_URL, META, server  # noqa: E402
+
+import alembic_audit  # noqa: E402
+import alembic_audit.ddl  # noqa: E402
+
+DATABASE = "alembic_audit_breakdown"
+DESIGNS = ("none", "empty", "bare", "row", "statement", "unpinned")
+
+
+def metadata() -> sa.MetaData:
+    """One table per design, identical columns; audited ones carry a username setting."""
+    alembic_audit.enable()
+    md = sa.MetaData()
+    for design in DESIGNS:
+        options: dict[str, Any] = {
+            "enabled": design in ("bare", "row", "statement", "unpinned"),
+            "session_settings": [sa.Column("username", sa.String(40))],
+            "level": "row" if design == "row" else "statement",
+        }
+        sa.Table(
+            f"t_{design}",
+            md,
+            sa.Column("id", sa.BigInteger, primary_key=True),
+            sa.Column("name", sa.String(40), nullable=False),
+            sa.Column("qty", sa.Integer, nullable=False),
+            sa.Column("price", sa.Numeric(10, 2)),
+            sa.Column("updated_at", sa.DateTime(timezone=True)),
+            sa.Column("note", sa.Text),
+            info={"audit.options": options},
+        )
+    return md
+
+
+EXTRA_DDL = """
+CREATE FUNCTION empty_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+CREATE TRIGGER t_empty_i AFTER INSERT ON t_empty REFERENCING NEW TABLE AS audit_new
+    FOR EACH STATEMENT EXECUTE FUNCTION empty_trigger();
+CREATE TRIGGER t_empty_u AFTER UPDATE ON t_empty REFERENCING NEW TABLE AS audit_new
+    FOR EACH STATEMENT EXECUTE FUNCTION empty_trigger();
+ALTER FUNCTION public_t_unpinned_audit() RESET search_path;
+CREATE SEQUENCE ids;
+"""
+
+
+def write_sql(design: str, workload: str) -> str:
+    table = f"t_{design}"
+    cols = ", ".join(COLUMNS)
+    if workload == "insert":
+        write = (
+            f"INSERT INTO {table} ({cols}) VALUES (nextval('ids'), 'single', 1, 1.5, now(), 'note')"
+        )
+    else:
+        write = f"UPDATE {table} SET qty = qty + 1 WHERE id = i % 2000 + 1"
+    if design != "bare":
+        return write
+    code = workload[0].upper()
+    return (
+        f"WITH w AS ({write} RETURNING *) INSERT INTO t_bare_audit ({cols}, {META}) "
+        f"SELECT {cols}, '{code}', now(), current_user, "
+        "NULLIF(current_setting('audit.username', true), '') FROM w"
+    )
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    md = metadata()
+    md.create_all(engine)
+    alembic_audit.install_audit_triggers(md, engine)
+    with engine.begin() as conn:
+        bare = alembic_audit.get_audit_spec(md.tables["t_bare"])
+        for stmt in alembic_audit.ddl.drop_statements(bare):
+            conn.execute(alembic_audit.AuditDDL(stmt))
+        conn.exec_driver_sql(EXTRA_DDL)
+    engine.dispose()
+
+    per_txn: dict[str, list[float]] = {d: [] for d in DESIGNS}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SET synchronous_commit = {args.synchronous_commit}")
+        for design in DESIGNS:
+            conn.execute(
+                f"CREATE PROCEDURE p_{design}(n int) LANGUAGE plpgsql AS $$ BEGIN "
+                "FOR i IN 1..n LOOP "
+                "PERFORM set_config('audit.username', 'bench', true); "
+                f"{write_sql(design, args.workload)}; COMMIT; END LOOP; END $$"
+            )
+            if args.workload == "update":
+                conn.execute(
+                    f"INSERT INTO t_{design} ({', '.join(COLUMNS)}) "
+                    "SELECT g, 'x', 1, 1.5, now(), 'n' FROM generate_series(1, 2000) g"
+                )
+            conn.execute(f"CALL p_{design}(200)")  # warm: plans cached, pages in memory
+        conn.execute("VACUUM ANALYZE")
+        for n in range(args.rounds):
+            k = n % len(DESIGNS)
+            for design in DESIGNS[k:] + DESIGNS[:k]:
+                start = time.perf_counter()
+                conn.execute(f"CALL p_{design}({args.transactions})")
+                per_txn[design].append((time.perf_counter() - start) / args.transactions * 1e6)
+    return per_txn
+
+
+def report(per_txn: dict[str, list[float]]) -> str:
+    base = per_txn["none"]
+    lines = [
+        "| design | us per transaction (median) | minimum | added to none (median of pairs) |",
+        "|---|---|---|---|",
+    ]
+    for design, values in per_txn.items():
+        added = statistics.median(x - y for x, y in zip(values, base, strict=True))
+        lines.append(
+            f"| {design} | {statistics.median(values):.2f} | {min(values):.2f} | +{added:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
+    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    parser.add_argument("--workload", choices=("insert", "update"), default="insert")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
+    parser.add_argument("--transactions", type=int, default=2000, help="per design and round")
+    parser.add_argument("--synchronous-commit", choices=("on", "off"), default="off")
+    args = parser.parse_args(argv)
+    args.url_given = args.url is not None
+    args.url = args.url or DEFAULT_URL
+    with server(args) as maintenance:
+        with psycopg.connect(maintenance, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {DATABASE}")
+            version = admin.execute("SHOW server_version").fetchone()
+        url = str(sa.make_url(maintenance).set(database=DATABASE).render_as_string(False))
+        try:
+            per_txn = run(url, args)
+        finally:
+            with psycopg.connect(maintenance, autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    print(
+        f"PostgreSQL {version[0] if version else '?'}; one-row {args.workload} transactions "
+        f"run inside the server, {args.rounds} interleaved rounds of {args.transactions}, "
+        f"synchronous_commit {args.synchronous_commit}"
+    )
+    print(report(per_txn))
+
+
+if __name__ == "__main__":
+    main()
