@@ -1,0 +1,67 @@
+"""Column types of audit tables that differ from the audited table's.
+
+An audit table mirrors its audited table's columns, but database types that the
+audited table's DDL creates (an enum) belong to that table: created with it, dropped
+with it.  Here they are referenced without being created again, which also keeps
+Alembic's ``create_table`` of an audit table from issuing a second ``CREATE TYPE``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Enum
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
+
+
+class MirroredEnum(postgresql.ENUM):
+    """An existing PostgreSQL enum type, used by an audit table and never created or
+    dropped by it.  Autogenerate renders it into migrations as
+    ``alembic_audit.types.MirroredEnum(...)``: plain ``postgresql.ENUM(...,
+    create_type=False)`` would lose its ``create_type`` on SQLAlchemy 2.0, whose
+    ``repr`` leaves it out.
+
+    Example::
+
+        status = sa.Enum("new", "done", name="status")
+        MirroredEnum("new", "done", name="status")  # same type, not created again
+    """
+
+    inherit_cache = True
+
+    def __init__(self, *enums: Any, **kw: Any) -> None:
+        kw["create_type"] = False
+        super().__init__(*enums, **kw)
+
+
+def mirror_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
+    """The type of an audit table column mirroring a column of type ``type_``.
+
+    A native enum becomes a :class:`MirroredEnum` of the same name, schema, labels and
+    Python enum class; a domain becomes its underlying type (an audit table has no
+    constraints, and a domain's CHECK is one: tightening it later must not fail on old
+    audit rows); any other type is returned as is.
+
+    Example::
+
+        mirror_type(sa.Enum("new", "done", name="status"))  # MirroredEnum(...)
+        mirror_type(sa.Integer())  # the same Integer
+    """
+    if isinstance(type_, postgresql.DOMAIN):
+        return mirror_type(type_.data_type)
+    if isinstance(type_, Enum) and type_.native_enum and not isinstance(type_, MirroredEnum):
+        labels = (type_.enum_class,) if type_.enum_class is not None else tuple(type_.enums)
+        # The schema is passed as resolved on the audited column (inherited from its
+        # table or metadata): the audit table's own schema must not replace it.
+        return MirroredEnum(
+            *labels,
+            name=type_.name,
+            schema=type_.schema,
+            values_callable=type_.values_callable,
+            validate_strings=type_.validate_strings,
+        )
+    return type_
+
+
+__all__ = ["MirroredEnum", "mirror_type"]
