@@ -44,6 +44,7 @@ from . import ddl, ddl_ops
 from .naming import fit_identifier, render_convention
 from .options import check_definition, type_text, validate_setting_name
 from .spec import AuditSpec, SessionSetting
+from .types import mirror_type
 
 __all__ = [
     "CreateAuditTrigger",
@@ -144,7 +145,7 @@ def _reflect_columns(
         if col["name"] in exclude:
             continue
         try:
-            columns.append((col["name"], type_text(col["type"])))
+            columns.append((col["name"], type_text(mirror_type(col["type"]))))
         except Exception as exc:  # NullType and friends: the type could not be reflected
             raise ValueError(
                 f"{where}: cannot tell the type of column {col['name']!r} of table "

@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeEngine
 
 from .naming import fit_identifier, render_convention
 from .spec import LEVELS, META_COLUMNS, AuditColumn, AuditSpec, SessionSetting
+from .types import mirror_type
 
 OPTIONS_KEY = "audit.options"
 
@@ -314,7 +315,11 @@ def spec_from_table(table: Table) -> AuditSpec:
         function_name=names["audit.function"],
         trigger_name=names["audit.trigger"],
         columns=tuple(
-            AuditColumn(c.name, type_text(c.type)) for c in table.columns if c.name not in excluded
+            # The audit column's type (a domain's underlying type): what the audit
+            # table made by an op has, and what the trigger copies into.
+            AuditColumn(c.name, type_text(mirror_type(c.type)))
+            for c in table.columns
+            if c.name not in excluded
         ),
         session_settings=settings,
         level=level,

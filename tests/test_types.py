@@ -158,3 +158,28 @@ def test_auditing_an_existing_table_with_an_enum_upgrades(
             == 1
         )
     eng.dispose()
+
+
+def test_hand_written_op_makes_the_audit_table_autogenerate_expects(
+    alembic_project: AlembicProject,
+) -> None:
+    domain_item = item(
+        extra='sa.Column("status", sa.Enum("new", "done", name="status")),\n'
+        '    sa.Column("qty", postgresql.DOMAIN("positive", sa.Integer, check="VALUE > 0")),',
+    ).replace("sa.Table(", "from sqlalchemy.dialects import postgresql\nsa.Table(", 1)
+    alembic_project.write_models(models(domain_item.replace('"enabled": True', '"enabled": False')))
+    autogen(alembic_project, "r1")
+    alembic_project.write_migration(
+        "r2", "r1", upgrade='op.create_audit_trigger("item", create_audit_table=True)'
+    )
+    alembic_project.upgrade()
+    alembic_project.write_models(models(domain_item))
+    assert_clean(alembic_project)  # same audit table, column types and function
+    eng = sa.create_engine(alembic_project.url, poolclass=sa.NullPool)
+    with eng.connect() as conn:
+        qty_type = conn.exec_driver_sql(
+            "SELECT atttypid::regtype::text FROM pg_attribute "
+            "WHERE attrelid = 'item_audit'::regclass AND attname = 'qty'"
+        ).scalar()
+    eng.dispose()
+    assert qty_type == "integer"
