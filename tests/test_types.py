@@ -58,7 +58,7 @@ def make_model(audit_table: str = "%(table_name)s_audit") -> tuple[sa.MetaData, 
 
 
 def test_audit_table_references_the_enum_and_stores_the_domain_as_its_base_type() -> None:
-    md, table = make_model()
+    md, table = make_model(audit_table="a_%(table_name)s")
     audit = table.info[AUDIT_TABLE]
     assert isinstance(audit.c.status.type, MirroredEnum) and not audit.c.status.type.create_type
     assert audit.c.size.type.enum_class is Size and audit.c.size.type.enums == ["s", "l"]
