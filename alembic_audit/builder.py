@@ -159,9 +159,13 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     existing = metadata.tables.get(key)
     if existing is not None:
         target = existing.info.get(TARGET_TABLE)
-        # Table.to_metadata() copies both tables; reuse the copied audit table.
+        # Table.to_metadata() copies both tables; reuse the copied audit table (whose
+        # copied info still names the original table, maybe in another schema).
+        copied = target is not None and target.metadata is not metadata
         if not (
-            existing.info.get(IS_AUDIT_TABLE) and target is not None and target.key == table.key
+            existing.info.get(IS_AUDIT_TABLE)
+            and target is not None
+            and (target.key == table.key or (copied and target.name == table.name))
         ):
             raise ValueError(
                 f"table {label!r}: its audit table {key!r} clashes with an existing table"
@@ -225,6 +229,7 @@ def get_audit_spec(table: Table) -> AuditSpec:
 
         get_audit_spec(metadata.tables["item"]).function_name  # 'public_item_audit'
     """
+    _adopt_copy(table)
     spec = table.info.get(SPEC)
     if spec is None:
         raise ValueError(
@@ -242,4 +247,21 @@ def audited_tables(metadata: MetaData) -> list[Table]:
 
         [t.name for t in audited_tables(metadata)]  # ['item']
     """
-    return [t for t in metadata.sorted_tables if t.info.get(IS_AUDITED)]
+    tables = [t for t in metadata.sorted_tables if t.info.get(IS_AUDITED)]
+    for table in tables:
+        _adopt_copy(table)
+    return tables
+
+
+def _adopt_copy(table: Table) -> None:
+    """Finish a ``Table.to_metadata()`` copy of an audited table.
+
+    SQLAlchemy copies ``info`` only after the copy has joined its new MetaData, so the
+    attach event saw no audit options; the copied info still holds the original's
+    audit table and spec, with the original's schema.  Re-attaching builds both for
+    the copy (reusing a copied audit table), so that ``to_metadata(schema="tenant")``
+    audits the tenant's table, not the original one.
+    """
+    audit_table = table.info.get(AUDIT_TABLE)
+    if audit_table is not None and audit_table.metadata is not table.metadata:
+        attach_audit_table(table, table.metadata)

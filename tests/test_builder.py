@@ -307,3 +307,15 @@ def test_get_audit_spec_of_unaudited_table_explains():
     t = sa.Table("plain", sa.MetaData(), sa.Column("id", sa.Integer))
     with pytest.raises(ValueError, match=r"'plain' is not audited; was alembic_audit.enable"):
         get_audit_spec(t)
+
+
+def test_to_metadata_copy_of_the_audited_table_alone_gets_its_own_audit_table():
+    md = sa.MetaData()
+    item = audited("item", md, sa.Column("id", sa.Integer, primary_key=True))
+    other = sa.MetaData()
+    copy = item.to_metadata(other, schema="tenant1")
+    assert [t.name for t in alembic_audit.audited_tables(other)] == ["item"]
+    assert sorted(other.tables) == ["tenant1.item", "tenant1.item_audit"]
+    assert copy.info[AUDIT_TABLE] is other.tables["tenant1.item_audit"]
+    assert get_audit_spec(copy).qualified_function == ("tenant1", "tenant1_item_audit")
+    assert get_audit_spec(item).qualified_table == ("public", "item")  # original untouched

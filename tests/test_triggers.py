@@ -278,3 +278,20 @@ def test_function_definition_in_catalog_is_pinned_and_qualified(engine: Engine) 
     assert "SET search_path TO 'pg_catalog', 'pg_temp'" in definition
     assert 'INSERT INTO "public"."item_audit"' in definition
     assert "current_setting('audit.username', true)" in definition
+
+
+def test_to_metadata_copy_into_another_schema_audits_the_copy(engine: Engine) -> None:
+    md, item, _ = make_model()
+    tenant = sa.MetaData()
+    for table in md.sorted_tables:
+        table.to_metadata(tenant, schema="tenant1")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA tenant1")
+    tenant.create_all(engine)
+    install_audit_triggers(tenant, engine)
+    copy, copy_audit = tenant.tables["tenant1.item"], tenant.tables["tenant1.item_audit"]
+    with engine.begin() as conn:
+        alembic_audit.set_session_vars(conn, username="alice")
+        conn.execute(copy.insert().values(id=1, name="pen"))
+    assert [(r["id"], r["audit_username"]) for r in rows(engine, copy_audit)] == [(1, "alice")]
+    assert set(audit_functions(engine)) == {("tenant1", "tenant1_item_audit")}
