@@ -34,7 +34,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from writes import COLUMNS, DEFAULT_URL, META, server  # noqa: E402
+from writes import COLUMNS, DEFAULT_URL, META, bench_table, scratch_database, setup  # noqa: E402
 
 import alembic_audit  # noqa: E402
 import alembic_audit.ddl  # noqa: E402
@@ -53,17 +53,7 @@ def metadata() -> sa.MetaData:
             "session_settings": [sa.Column("username", sa.String(40))],
             "level": "row" if design == "row" else "statement",
         }
-        sa.Table(
-            f"t_{design}",
-            md,
-            sa.Column("id", sa.BigInteger, primary_key=True),
-            sa.Column("name", sa.String(40), nullable=False),
-            sa.Column("qty", sa.Integer, nullable=False),
-            sa.Column("price", sa.Numeric(10, 2)),
-            sa.Column("updated_at", sa.DateTime(timezone=True)),
-            sa.Column("note", sa.Text),
-            info={"audit.options": options},
-        )
+        bench_table(f"t_{design}", md, options)
     return md
 
 
@@ -98,16 +88,7 @@ def write_sql(design: str, workload: str) -> str:
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    md = metadata()
-    md.create_all(engine)
-    alembic_audit.install_audit_triggers(md, engine)
-    with engine.begin() as conn:
-        bare = alembic_audit.get_audit_spec(md.tables["t_bare"])
-        for stmt in alembic_audit.ddl.drop_statements(bare):
-            conn.execute(alembic_audit.AuditDDL(stmt))
-        conn.exec_driver_sql(EXTRA_DDL)
-    engine.dispose()
+    setup(url, metadata(), "t_bare", EXTRA_DDL)
 
     per_txn: dict[str, list[float]] = {d: [] for d in DESIGNS}
     with psycopg.connect(url, autocommit=True) as conn:
@@ -160,19 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
-    with server(args) as maintenance:
-        with psycopg.connect(maintenance, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-            version = admin.execute("SHOW server_version").fetchone()
-        url = str(sa.make_url(maintenance).set(database=DATABASE).render_as_string(False))
-        try:
-            per_txn = run(url, args)
-        finally:
-            with psycopg.connect(maintenance, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    with scratch_database(args, DATABASE) as (url, version):
+        per_txn = run(url, args)
     print(
-        f"PostgreSQL {version[0] if version else '?'}; one-row {args.workload} transactions "
+        f"PostgreSQL {version}; one-row {args.workload} transactions "
         f"run inside the server, {args.rounds} interleaved rounds of {args.transactions}, "
         f"synchronous_commit {args.synchronous_commit}"
     )

@@ -74,18 +74,23 @@ def metadata() -> sa.MetaData:
         }
         if design in ("row", "statement"):
             options["level"] = design
-        sa.Table(
-            f"bench_{design}",
-            md,
-            sa.Column("id", sa.BigInteger, primary_key=True),
-            sa.Column("name", sa.String(40), nullable=False),
-            sa.Column("qty", sa.Integer, nullable=False),
-            sa.Column("price", sa.Numeric(10, 2)),
-            sa.Column("updated_at", sa.DateTime(timezone=True)),
-            sa.Column("note", sa.Text),
-            info={"audit.options": options},
-        )
+        bench_table(f"bench_{design}", md, options)
     return md
+
+
+def bench_table(name: str, md: sa.MetaData, options: dict[str, Any]) -> sa.Table:
+    """The benchmark table: the same six columns (``COLUMNS``) for every design."""
+    return sa.Table(
+        name,
+        md,
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("name", sa.String(40), nullable=False),
+        sa.Column("qty", sa.Integer, nullable=False),
+        sa.Column("price", sa.Numeric(10, 2)),
+        sa.Column("updated_at", sa.DateTime(timezone=True)),
+        sa.Column("note", sa.Text),
+        info={"audit.options": options},
+    )
 
 
 # A JSONB statement trigger in the style of postgresql-audit: one log table for all
@@ -209,18 +214,20 @@ def timed_single(conn: psycopg.Connection[Any], statement: str, ids: range) -> f
     return time.perf_counter() - start
 
 
-def run(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
-    designs = DESIGNS + (PEERS if args.peers else ())
+def setup(url: str, md: sa.MetaData, bare: str, extra_ddl: str) -> None:
+    """Create the tables of ``md`` and their audit objects, then ``extra_ddl``.
+
+    The ``bare`` table only borrows its audit table: its copy is done by hand, so its
+    triggers are dropped again.
+    """
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    md = metadata()
     md.create_all(engine)
     alembic_audit.install_audit_triggers(md, engine)
     with engine.begin() as conn:
-        # "bare" only borrows its audit table: its copy is done by hand, without trigger.
-        bare = alembic_audit.get_audit_spec(md.tables["bench_bare"])
-        for stmt in alembic_audit.ddl.drop_statements(bare):
+        spec = alembic_audit.get_audit_spec(md.tables[bare])
+        for stmt in alembic_audit.ddl.drop_statements(spec):
             conn.execute(alembic_audit.AuditDDL(stmt))
-        conn.exec_driver_sql(JSONB_DDL)
+        conn.exec_driver_sql(extra_ddl)
         # An autovacuum or autoanalyze run landing in one design's measurement (bulk
         # work churns these tables) would be charged to that design alone.
         for name in sa.inspect(conn).get_table_names():
@@ -230,6 +237,11 @@ def run(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
                 )
             )
     engine.dispose()
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    designs = DESIGNS + (PEERS if args.peers else ())
+    setup(url, metadata(), "bench_bare", JSONB_DDL)
 
     times: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     with psycopg.connect(url) as conn:
@@ -365,8 +377,21 @@ def server(args: argparse.Namespace) -> Iterator[str]:
             pg.cleanup()
 
 
-def _bench_url(maintenance: str) -> str:
-    return str(sa.make_url(maintenance).set(database=DATABASE).render_as_string(False))
+@contextmanager
+def scratch_database(args: argparse.Namespace, name: str) -> Iterator[tuple[str, str]]:
+    """A new database ``name`` on the benchmark server (see :func:`server`), dropped
+    afterwards: its URL and the server's version."""
+    with server(args) as maintenance:
+        with psycopg.connect(maintenance, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(f"CREATE DATABASE {name}")
+            row = admin.execute("SHOW server_version").fetchone()
+        try:
+            url = sa.make_url(maintenance).set(database=name).render_as_string(False)
+            yield str(url), str(row[0]) if row else "?"
+        finally:
+            with psycopg.connect(maintenance, autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -389,19 +414,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
-    with server(args) as maintenance:
-        with psycopg.connect(maintenance, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {DATABASE}")
-            version = admin.execute("SHOW server_version").fetchone()
-        try:
-            times = run(_bench_url(maintenance), args)
-        finally:
-            with psycopg.connect(maintenance, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    with scratch_database(args, DATABASE) as (url, version):
+        times = run(url, args)
     designs = DESIGNS + (PEERS if args.peers else ())
     print(
-        f"PostgreSQL {version[0] if version else '?'}; {args.rows} rows per bulk statement, "
+        f"PostgreSQL {version}; {args.rows} rows per bulk statement, "
         f"{args.single} one-row transactions, {args.repeat} interleaved repetitions, "
         f"synchronous_commit {args.synchronous_commit}"
     )
