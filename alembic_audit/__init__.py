@@ -21,22 +21,49 @@ Example::
         conn.execute(item.insert().values(name="pen"))
 """
 
-# The Alembic plugin module (alembic_audit.plugin) is deliberately not imported
-# here: Alembic imports it while alembic.autogenerate is half initialised.
-from .builder import AuditInfo, attach_audit_table, audited_tables, enable, get_audit_spec
-from .ddl import AuditDDL
-from .grants import grant_audit_access, revoke_audit_access
-from .install import install_audit_triggers, uninstall_audit_triggers
-from .naming import (
+from .autogen.plugin import register_global
+from .core.errors import AuditError, OfflineOperationError
+from .core.naming import (
     DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION,
     DEFAULT_AUDIT_TABLE_NAMING_CONVENTION,
     DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION,
 )
-from .options import spec_from_table
-from .session import set_session_var_stmt, set_session_vars
-from .spec import AuditColumn, AuditSpec, SessionSetting
+from .core.options import spec_from_table
+from .core.spec import AuditColumn, AuditSpec, SessionSetting
+from .runtime.grants import grant_audit_access, revoke_audit_access
+from .runtime.install import install_audit_triggers, uninstall_audit_triggers
+from .runtime.session import set_session_var_stmt, set_session_vars
+from .schema import builder
+from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
+from .sql.statement import AuditDDL
 
 __version__ = "0.1.0"
+
+
+def enable() -> None:
+    """Make every ``Table`` with ``info["audit.options"]["enabled"]`` get an audit table,
+    and let Alembic's autogenerate compare audit triggers.
+
+    Idempotent and thread-safe.  Call it before the audited tables are defined.  It
+    does not import Alembic: the comparator is registered in Alembic's global registry
+    when Alembic's autogenerate is (or gets) loaded, so an application process pays
+    nothing for it.
+
+    Example::
+
+        import alembic_audit
+
+        alembic_audit.enable()
+        metadata = MetaData()
+        Table("item", metadata, Column("id", Integer, primary_key=True),
+              info={"audit.options": {"enabled": True}})
+        metadata.tables["item_audit"]  # the audit table
+    """
+    builder.listen()
+    # Autogenerate for projects that never list the "alembic_audit" plugin in
+    # env.py (the seed's documented setup); the comparator runs once either way.
+    register_global()
+
 
 __all__ = [
     "DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION",
@@ -44,8 +71,10 @@ __all__ = [
     "DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION",
     "AuditColumn",
     "AuditDDL",
+    "AuditError",
     "AuditInfo",
     "AuditSpec",
+    "OfflineOperationError",
     "SessionSetting",
     "attach_audit_table",
     "audited_tables",

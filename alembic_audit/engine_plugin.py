@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.engine import CreateEnginePlugin
 from sqlalchemy.engine.url import URL
 
-from .builder import enable
+from . import enable
 
 
 class AuditPlugin(CreateEnginePlugin):

@@ -1,5 +1,8 @@
 """Column types of audit tables that differ from the audited table's.
 
+A leaf module at the top of the package because migrations name its path:
+autogenerate renders ``alembic_audit.types.MirroredEnum(...)`` into them.
+
 An audit table mirrors its audited table's columns, but database types that the
 audited table's DDL creates (an enum) belong to that table: created with it, dropped
 with it.  Here they are referenced without being created again, which also keeps
@@ -13,6 +16,8 @@ from typing import Any
 from sqlalchemy import Enum
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
+
+_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 class MirroredEnum(postgresql.ENUM):
@@ -64,4 +69,14 @@ def mirror_type(type_: TypeEngine[Any]) -> TypeEngine[Any]:
     return type_
 
 
-__all__ = ["MirroredEnum", "mirror_type"]
+def type_text(type_: TypeEngine[Any]) -> str:
+    """PostgreSQL DDL text of a SQLAlchemy type, e.g. ``VARCHAR(50)``.
+
+    Example::
+
+        type_text(String(50))  # 'VARCHAR(50)'
+    """
+    return str(type_.compile(dialect=_PG_DIALECT))
+
+
+__all__ = ["MirroredEnum", "mirror_type", "type_text"]

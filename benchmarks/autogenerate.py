@@ -42,7 +42,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import URL, Engine, make_url
 
 import alembic_audit
-from alembic_audit import ddl
+from alembic_audit.sql.function import audit_function
+from alembic_audit.sql.quoting import quote
+from alembic_audit.sql.triggers import audit_triggers
 
 DB_NAME = "alembic_audit_bench_autogen"
 DEFAULT_PLUGINS = ["alembic.autogenerate.*"]
@@ -97,11 +99,11 @@ def global_comparator_removed() -> Iterator[None]:
     while, so that only ``autogenerate_plugins`` decides whether it runs."""
     import alembic.autogenerate.compare as compare
 
-    from alembic_audit.plugin import _compare
+    from alembic_audit.autogen.plugin import comparator
 
     saved = {k: list(v) for k, v in compare.comparators._registry.items()}
     for entries in compare.comparators._registry.values():
-        entries[:] = [e for e in entries if e[0] is not _compare]
+        entries[:] = [e for e in entries if e[0] is not comparator]
     try:
         yield
     finally:
@@ -120,7 +122,7 @@ def comparator_timed() -> Iterator[None]:
     The with/without ratio of whole ``compare_metadata`` runs carries the noise of
     Alembic's reflection of every table; the comparator's own time does not.
     """
-    from alembic_audit import compare
+    from alembic_audit.autogen import compare
 
     original = compare.compare_audit
 
@@ -269,15 +271,15 @@ def measure_peer(url: URL, n: int, repeat: int, venv: Path) -> dict[str, float]:
         spec = alembic_audit.get_audit_spec(table)
         # The same function and trigger, in the form alembic_utils wants (unqualified
         # names in its signature, definitions as pg_get_*def prints them).
-        (trigger_sql,) = ddl.create_trigger_sqls(spec)
-        function_sql = ddl.create_function_sql(spec)
+        (trigger_sql,) = [t.create_sql() for t in audit_triggers(spec)]
+        function_sql = audit_function(spec).create_sql()
         entities.append(
             {
                 "table": spec.table_name,
                 "function": spec.function_name,
                 "function_def": function_sql.split("()\n", 1)[1],
                 "trigger": spec.trigger_names[0],
-                "trigger_def": trigger_sql.split(f"{ddl.quote(spec.trigger_names[0])} ", 1)[1],
+                "trigger_def": trigger_sql.split(f"{quote(spec.trigger_names[0])} ", 1)[1],
             }
         )
     job = {

@@ -37,7 +37,6 @@ import sqlalchemy as sa  # noqa: E402
 from writes import COLUMNS, DEFAULT_URL, META, bench_table, scratch_database, setup  # noqa: E402
 
 import alembic_audit  # noqa: E402
-import alembic_audit.ddl  # noqa: E402
 
 DATABASE = "alembic_audit_breakdown"
 DESIGNS = ("none", "empty", "bare", "row", "statement", "unpinned")

@@ -50,7 +50,8 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 import alembic_audit  # noqa: E402
-import alembic_audit.ddl  # noqa: E402
+from alembic_audit.sql.objects import drop_statements  # noqa: E402
+from alembic_audit.sql.quoting import quote  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "alembic_audit_bench"
@@ -225,7 +226,7 @@ def setup(url: str, md: sa.MetaData, bare: str, extra_ddl: str) -> None:
     alembic_audit.install_audit_triggers(md, engine)
     with engine.begin() as conn:
         spec = alembic_audit.get_audit_spec(md.tables[bare])
-        for stmt in alembic_audit.ddl.drop_statements(spec):
+        for stmt in drop_statements(spec):
             conn.execute(alembic_audit.AuditDDL(stmt))
         conn.exec_driver_sql(extra_ddl)
         # An autovacuum or autoanalyze run landing in one design's measurement (bulk
@@ -233,7 +234,7 @@ def setup(url: str, md: sa.MetaData, bare: str, extra_ddl: str) -> None:
         for name in sa.inspect(conn).get_table_names():
             conn.execute(
                 alembic_audit.AuditDDL(
-                    f"ALTER TABLE {alembic_audit.ddl.quote(name)} SET (autovacuum_enabled = false)"
+                    f"ALTER TABLE {quote(name)} SET (autovacuum_enabled = false)"
                 )
             )
     engine.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 import alembic_audit
 from alembic_audit import AuditSpec, get_audit_spec
-from alembic_audit.builder import (
+from alembic_audit.core.constants import (
     AUDIT_TABLE,
     CREATE_DDL,
     DROP_DDL,
@@ -19,7 +19,7 @@ from alembic_audit.builder import (
     IS_AUDITED,
     TARGET_TABLE,
 )
-from alembic_audit.naming import fit_identifier
+from alembic_audit.core.naming import fit_identifier
 
 
 def audited(name: str, md: sa.MetaData, *cols: sa.Column, schema: str | None = None, **opts):

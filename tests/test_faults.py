@@ -121,7 +121,7 @@ def test_failing_migration_step_rolls_back_every_audit_op(
     alembic_project.write_migration(
         "a1",
         None,
-        imports="import sqlalchemy as sa\nimport alembic_audit.render  # noqa: F401",
+        imports="import sqlalchemy as sa\nimport alembic_audit.operations  # noqa: F401",
         upgrade="""
             op.create_table("alpha", sa.Column("id", sa.Integer, primary_key=True))
             op.create_audit_trigger("alpha", create_audit_table=True, append_only=True)
@@ -146,7 +146,7 @@ def test_failing_sql_after_audit_ops_rolls_them_back(alembic_project: AlembicPro
     alembic_project.write_migration(
         "a1",
         None,
-        imports="import sqlalchemy as sa\nimport alembic_audit.render  # noqa: F401",
+        imports="import sqlalchemy as sa\nimport alembic_audit.operations  # noqa: F401",
         upgrade="""
             op.create_table("alpha", sa.Column("id", sa.Integer, primary_key=True))
             op.create_audit_trigger("alpha", create_audit_table=True)

@@ -19,10 +19,10 @@ from alembic.operations import Operations, ops
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.exc import DBAPIError
 
-import alembic_audit.render  # noqa: F401  (registers the renderers)
-from alembic_audit.grant_operations import AuditAccess, GrantAuditAccess, RevokeAuditAccess
-from alembic_audit.operations import OfflineOperationError
-from alembic_audit.render import IMPORT
+import alembic_audit.autogen.render  # noqa: F401  (registers the renderers)
+from alembic_audit import OfflineOperationError
+from alembic_audit.autogen.render import IMPORT
+from alembic_audit.migration import AuditAccess, GrantAuditAccess, RevokeAuditAccess
 from tests.fixtures.alembic_project import AlembicProject
 
 if TYPE_CHECKING:

@@ -17,8 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Column, Enum, Integer, MetaData, String, Table, Uuid
 from sqlalchemy.engine import Connection
 
-from alembic_audit import install_audit_triggers, set_session_vars
-from alembic_audit.grants import grant_audit_access
+from alembic_audit import grant_audit_access, install_audit_triggers, set_session_vars
 
 if TYPE_CHECKING:
     from tests.fixtures.roles import Roles

@@ -21,7 +21,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlalchemy.engine import Connection, Engine
 
 from alembic_audit import install_audit_triggers, set_session_vars
-from alembic_audit.ddl import spec_from_function_body
+from alembic_audit.sql.marker import spec_from_function_body
 
 HOSTILE = [
     'x"; DROP TABLE public.canary; --',

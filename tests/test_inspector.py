@@ -10,13 +10,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine
 
 import alembic_audit
-from alembic_audit import ddl
-from alembic_audit.inspector import (
-    TRIGGER_TYPE_BEFORE,
-    PGAdvancedInspector,
-    expected_function_header,
-    expected_triggers,
-)
+from alembic_audit.reflection import PGAdvancedInspector
+from alembic_audit.sql.function import audit_function
+from alembic_audit.sql.objects import spec_triggers
+from alembic_audit.sql.quoting import qualify, quote
 from tests.fixtures.db import with_driver
 
 
@@ -49,7 +46,7 @@ def _models(n: int = 3) -> sa.MetaData:
 def _setup(engine: Engine, metadata: sa.MetaData) -> None:
     with engine.begin() as conn:
         for schema in ("Mixed Schema", "audit"):
-            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {ddl.quote(schema)}")
+            conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quote(schema)}")
         metadata.create_all(conn)
         alembic_audit.install_audit_triggers(metadata, conn)
 
@@ -77,13 +74,15 @@ def test_reads_specs_and_triggers_as_created(installed: tuple[Engine, sa.MetaDat
         found = catalog.by_table[spec.qualified_table]
         assert found.spec == spec
         assert found.function is not None
-        assert found.function.source == ddl.function_body(spec)
-        assert found.function.header == expected_function_header(spec)
-        assert sorted((t.shape for t in found.triggers), key=lambda s: s.key) == sorted(
-            expected_triggers(spec), key=lambda s: s.key
+        # Compared as data: the catalog's rows against the definitions the spec renders.
+        assert found.function.source == audit_function(spec).body
+        assert found.function.header == audit_function(spec).header
+        assert not any(t.extra for t in found.triggers)
+        assert sorted((t.trigger for t in found.triggers), key=lambda s: s.key) == sorted(
+            spec_triggers(spec), key=lambda s: s.key
         )
         assert {t.enabled for t in found.triggers} == {"O"}
-        assert all(t.definition.startswith("CREATE TRIGGER") for t in found.triggers)
+        assert all(t.sql.startswith("CREATE TRIGGER") for t in found.triggers)
 
 
 def test_without_wanted_specs_finds_everything_by_its_comment(
@@ -128,29 +127,31 @@ def test_sees_hand_made_drift(installed: tuple[Engine, sa.MetaData]) -> None:
     with engine.begin() as conn:
         # A body rewritten without our comment: still found by its name.
         conn.exec_driver_sql(
-            f"CREATE OR REPLACE FUNCTION {ddl.qualify(*user.qualified_function)}() "
+            f"CREATE OR REPLACE FUNCTION {qualify(*user.qualified_function)}() "
             "RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NULL; END;$$"
         )
         conn.exec_driver_sql(
-            f"ALTER TABLE {ddl.qualify(*t0.qualified_table)} "
-            f"DISABLE TRIGGER {ddl.quote(t0.trigger_names[0])}"
+            f"ALTER TABLE {qualify(*t0.qualified_table)} "
+            f"DISABLE TRIGGER {quote(t0.trigger_names[0])}"
         )
         conn.exec_driver_sql(
-            f"DROP TRIGGER {ddl.quote(t1.trigger_names[1])} ON {ddl.qualify(*t1.qualified_table)}"
+            f"DROP TRIGGER {quote(t1.trigger_names[1])} ON {qualify(*t1.qualified_table)}"
         )
         conn.exec_driver_sql(
-            f"CREATE TRIGGER {ddl.quote(t1.trigger_names[1])} BEFORE UPDATE "
-            f"ON {ddl.qualify(*t1.qualified_table)} "
-            f"FOR EACH ROW EXECUTE FUNCTION {ddl.qualify(*t1.qualified_function)}()"
+            f"CREATE TRIGGER {quote(t1.trigger_names[1])} BEFORE UPDATE "
+            f"ON {qualify(*t1.qualified_table)} "
+            f"FOR EACH ROW EXECUTE FUNCTION {qualify(*t1.qualified_function)}()"
         )
     with engine.connect() as conn:
         catalog = PGAdvancedInspector(conn).reflect(_specs(metadata))
     found_user = catalog.by_table[user.qualified_table]
     assert found_user.function is not None and found_user.spec is None
-    assert "BEGIN RETURN NULL" in found_user.function.definition
+    assert "BEGIN RETURN NULL" in found_user.function.sql
     assert len(found_user.triggers) == len(user.trigger_names)
     enabled = {t.name: t.enabled for t in catalog.by_table[t0.qualified_table].triggers}
     assert enabled[t0.trigger_names[0]] == "D"
-    shapes = {t.name: t.shape for t in catalog.by_table[t1.qualified_table].triggers}
-    assert shapes[t1.trigger_names[1]].tgtype & TRIGGER_TYPE_BEFORE
-    assert shapes[t1.trigger_names[1]].new_table is None
+    found_t1 = {t.name: t.trigger for t in catalog.by_table[t1.qualified_table].triggers}
+    assert found_t1[t1.trigger_names[1]].timing == "BEFORE"
+    assert found_t1[t1.trigger_names[1]].for_each_row
+    assert found_t1[t1.trigger_names[1]].new_table is None
+    assert found_t1[t1.trigger_names[1]] != spec_triggers(t1)[1]

@@ -19,8 +19,8 @@ from sqlalchemy.dialects.postgresql import JSON
 from sqlalchemy.engine import Connection, Engine
 
 import alembic_audit
-from alembic_audit import get_audit_spec
-from alembic_audit.options import spec_from_table
+from alembic_audit import get_audit_spec, spec_from_table
+from alembic_audit.schema.builder import refresh_spec
 
 from .catalog import triggers
 
@@ -346,9 +346,7 @@ def test_level_change_by_reinstall_leaves_one_trigger_set(psycopg_engine: Engine
     md.create_all(psycopg_engine)
     alembic_audit.install_audit_triggers(md, psycopg_engine)
     table.info["audit.options"]["level"] = "statement"
-    from alembic_audit.builder import _refresh
-
-    _refresh(table)
+    refresh_spec(table)
     alembic_audit.install_audit_triggers(md, psycopg_engine)
     assert sorted(k[2] for k in triggers(psycopg_engine)) == [
         "public_item_audit_delete",

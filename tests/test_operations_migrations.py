@@ -21,14 +21,14 @@ from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 
 import alembic_audit
-import alembic_audit.render  # noqa: F401  (registers the renderers used below)
-from alembic_audit import ddl
+import alembic_audit.autogen.render  # noqa: F401  (registers the renderers used below)
+from alembic_audit import AuditDDL, AuditSpec
 from alembic_audit.operations import (
     DropAuditTrigger,
     OfflineOperationError,
     ReplaceAuditTrigger,
 )
-from alembic_audit.spec import AuditSpec
+from alembic_audit.sql.marker import spec_from_function_body
 from tests.fixtures.alembic_project import AlembicProject
 
 MODELS = """
@@ -252,7 +252,7 @@ def test_replace_downgrade_restores_a_hand_edited_definition_exactly(
                 sa.text("SELECT pg_get_functiondef('public.public_item_audit()'::regprocedure)")
             ).scalar_one()
             conn.execute(
-                ddl.AuditDDL(definition.replace("RETURN NULL;\nEND;", "RETURN NULL; -- 100%\nEND;"))
+                AuditDDL(definition.replace("RETURN NULL;\nEND;", "RETURN NULL; -- 100%\nEND;"))
             )
             conn.exec_driver_sql('DROP TRIGGER "public_item_audit" ON item')
             conn.exec_driver_sql(
@@ -276,7 +276,7 @@ def test_replace_downgrade_restores_a_hand_edited_definition_exactly(
     finally:
         engine.dispose()
     drifted = snapshot(project.url)
-    old_spec = ddl.spec_from_function_body(source)
+    old_spec = spec_from_function_body(source)
     assert old_spec is not None and old_spec.level == "row"
     op = ReplaceAuditTrigger(
         old_spec.replace(level="statement"),
@@ -379,7 +379,7 @@ def test_hand_written_enable_on_existing_table(
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diffs = compare_metadata(context, metadata)
             assert [d for d in diffs if "alembic_version" not in repr(d)] == []
-            live = ddl.spec_from_function_body(
+            live = spec_from_function_body(
                 conn.execute(
                     sa.text("SELECT prosrc FROM pg_proc WHERE proname = 'public_item_audit'")
                 ).scalar_one()
@@ -506,7 +506,7 @@ def test_drop_recreates_what_was_there(project: AlembicProject) -> None:
             ).scalar_one()
     finally:
         engine.dispose()
-    spec = ddl.spec_from_function_body(source)
+    spec = spec_from_function_body(source)
     assert spec is not None
     spec_holder.append(spec)
     drop = DropAuditTrigger(spec)

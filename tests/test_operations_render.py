@@ -9,9 +9,9 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.operations import ops
 from alembic.runtime.migration import MigrationContext
 
-from alembic_audit.operations import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
-from alembic_audit.render import IMPORT
-from alembic_audit.spec import AuditColumn, AuditSpec, SessionSetting
+from alembic_audit import AuditColumn, AuditSpec, SessionSetting
+from alembic_audit.autogen.render import IMPORT
+from alembic_audit.migration import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
 
 SPEC = AuditSpec(
     table_name="item",
@@ -160,7 +160,7 @@ def test_render_replace_exact_text_with_raw_definitions() -> None:
 
 def test_rendered_text_evaluates_to_the_same_definition() -> None:
     # The rendered call, run against a recorder, rebuilds exactly the spec.
-    from alembic_audit.operations import build_spec
+    from alembic_audit.migration.arguments import build_spec
 
     text, _ = _render(CreateAuditTrigger(SPEC))
     calls: list[tuple[str, dict[str, object]]] = []

@@ -15,9 +15,14 @@ from sqlalchemy import Column, Integer, MetaData, String, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
-from alembic_audit import install_audit_triggers, uninstall_audit_triggers
-from alembic_audit.ddl import AuditDDL, drop_statements
-from alembic_audit.grants import grant_audit_access, revoke_audit_access
+from alembic_audit import (
+    AuditDDL,
+    grant_audit_access,
+    install_audit_triggers,
+    revoke_audit_access,
+    uninstall_audit_triggers,
+)
+from alembic_audit.sql.objects import drop_statements
 from tests.catalog import triggers
 
 if TYPE_CHECKING:
@@ -203,10 +208,9 @@ def test_grant_script_and_bad_role_name() -> None:
     md, _, _ = make_model()
     script = grant_audit_access(md, 'app "writer"', read_history=True)
     assert script == (
-        'GRANT USAGE ON SCHEMA "public" TO "app ""writer""";\n\n'
-        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."item" TO "app ""writer""";\n\n'
         'REVOKE ALL ON TABLE "public"."item_audit" FROM "app ""writer""";\n\n'
         'GRANT USAGE ON SCHEMA "public" TO "app ""writer""";\n\n'
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."item" TO "app ""writer""";\n\n'
         'GRANT SELECT ON TABLE "public"."item_audit" TO "app ""writer""";\n\n'
     )
     for bad in ("", "x" * 64, "a\x00b"):

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.orm import Session
 
 import alembic_audit
-from alembic_audit.session import session_vars_statement
+from alembic_audit.runtime.session import session_vars_statement
 
 from .fixtures.db import with_driver
 
@@ -108,14 +108,14 @@ def test_seed_compatible_set_session_var_stmt(engine: Engine) -> None:
 ENGINE_PLUGIN_CHECK = """
 import sys
 import sqlalchemy as sa
-from alembic_audit import builder
-assert not builder.is_enabled_globally()
+from alembic_audit.schema import builder
+assert not builder.is_listening()
 url = sys.argv[1]
 if sys.argv[2] == "kwarg":
     engine = sa.create_engine(url, plugins=["audit"])
 else:
     engine = sa.create_engine(url + ("&" if "?" in url else "?") + "plugin=audit")
-assert builder.is_enabled_globally()
+assert builder.is_listening()
 md = sa.MetaData()
 sa.Table("t", md, sa.Column("id", sa.Integer), info={"audit.options": {"enabled": True}})
 assert "t_audit" in md.tables, md.tables

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 
 import alembic_audit
-from alembic_audit.builder import AUDIT_TABLE
+from alembic_audit.core.constants import AUDIT_TABLE
 from alembic_audit.types import MirroredEnum
 from tests.fixtures.alembic_project import AlembicProject
 from tests.test_autogenerate import assert_clean, autogen, item, models, upgrade_part

@@ -12,22 +12,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any
 
-Level = Literal["row", "statement"]
-LEVELS: tuple[Level, ...] = ("row", "statement")
-
-#: Columns every audit table has, after the copies of the audited columns.
-OPERATION_COLUMN = "audit_operation"
-TIMESTAMP_COLUMN = "audit_operation_timestamp"
-USER_COLUMN = "audit_current_user"
-META_COLUMNS: tuple[str, ...] = (OPERATION_COLUMN, TIMESTAMP_COLUMN, USER_COLUMN)
-
-#: Prefix of the PostgreSQL custom settings read by the trigger function.
-SETTING_NAMESPACE = "audit"
-
-#: Schema used when a table has no explicit schema (the seed's documented rule).
-DEFAULT_SCHEMA = "public"
+from .constants import DEFAULT_SCHEMA, META_COLUMNS, SETTING_NAMESPACE, Level
+from .naming import fit_identifier, trigger_names_for
 
 
 @dataclass(frozen=True)
@@ -147,15 +135,11 @@ class AuditSpec:
     @property
     def trigger_names(self) -> tuple[str, ...]:
         """Names of the triggers this spec creates on the audited table, in order."""
-        from .naming import trigger_names_for
-
         return trigger_names_for(self.trigger_name, self.level, self.record_truncate)
 
     @property
     def guard_function_name(self) -> str:
         """Name of the append-only guard function (used when ``append_only``)."""
-        from .naming import fit_identifier
-
         return fit_identifier(self.function_name + "_append_only")
 
     @property
@@ -165,8 +149,6 @@ class AuditSpec:
     @property
     def guard_trigger_name(self) -> str:
         """Name of the append-only guard trigger on the audit table."""
-        from .naming import fit_identifier
-
         return fit_identifier(self.trigger_name + "_append_only")
 
     # cached_property writes the instance __dict__ directly, which a frozen dataclass

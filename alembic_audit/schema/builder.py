@@ -5,28 +5,33 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Enum, MetaData, String, Table, event
+from sqlalchemy import Column, Enum, MetaData, Table, event
 from sqlalchemy.schema import SchemaItem
 from sqlalchemy.types import TypeEngine
 
-from . import ddl
-from .options import is_enabled, spec_from_table, table_label
-from .spec import OPERATION_COLUMN, TIMESTAMP_COLUMN, USER_COLUMN, AuditSpec
-from .types import mirror_type
-
-#: ``Table.info`` keys set by the builder (the seed's names, plus ``audit.spec``).
-IS_AUDITED = "audit.is_audited"
-IS_AUDIT_TABLE = "audit.is_audit_table"
-CREATE_DDL = "audit.create_ddl"
-DROP_DDL = "audit.drop_ddl"
-TARGET_TABLE = "audit.target_table"
-AUDIT_TABLE = "audit.audit_table"
-SPEC = "audit.spec"
+from ..core.constants import (
+    AUDIT_TABLE,
+    CREATE_DDL,
+    DROP_DDL,
+    INFO_PREFIX,
+    IS_AUDIT_TABLE,
+    IS_AUDITED,
+    OPTIONS_KEY,
+    SPEC,
+    TARGET_TABLE,
+    meta_column_types,
+)
+from ..core.errors import AuditError
+from ..core.options import is_enabled, spec_from_table, table_label
+from ..core.spec import AuditSpec
+from ..sql.objects import create_statements, drop_statements
+from ..sql.statement import script
+from ..types import mirror_type
 
 _REGISTRY_KEY = "audit.registry"
 
 _lock = threading.Lock()
-_enabled = False
+_listening = False
 
 
 class AuditInfo(dict):  # type: ignore[type-arg]
@@ -42,47 +47,39 @@ class AuditInfo(dict):  # type: ignore[type-arg]
     """
 
     def __repr__(self) -> str:
-        return repr({k: v for k, v in self.items() if not str(k).startswith("audit.")})
+        return repr({k: v for k, v in self.items() if not str(k).startswith(INFO_PREFIX)})
 
 
-def enable() -> None:
-    """Make every ``Table`` with ``info["audit.options"]["enabled"]`` get an audit table.
+def listen() -> None:
+    """Hook SQLAlchemy's events: audited tables get their audit table when attached.
 
-    Idempotent and thread-safe.  Call it before the audited tables are defined.
+    Idempotent and thread-safe; what :func:`alembic_audit.enable` calls.
 
     Example::
 
-        import alembic_audit
-
-        alembic_audit.enable()
-        metadata = MetaData()
+        listen()
         Table("item", metadata, Column("id", Integer, primary_key=True),
               info={"audit.options": {"enabled": True}})
         metadata.tables["item_audit"]  # the audit table
     """
-    global _enabled
+    global _listening
     with _lock:
-        if _enabled:
+        if _listening:
             return
         event.listen(Table, "after_parent_attach", _on_table_attach)
         event.listen(Column, "after_parent_attach", _on_column_attach)
-        _enabled = True
-    # Autogenerate for projects that never list the "alembic_audit" plugin in
-    # env.py (the seed's documented setup); the comparator runs once either way.
-    from .plugin import register_global
-
-    register_global()
+        _listening = True
 
 
-def is_enabled_globally() -> bool:
-    """Whether :func:`enable` has run in this process.
+def is_listening() -> bool:
+    """Whether :func:`listen` (so :func:`alembic_audit.enable`) has run in this process.
 
     Example::
 
         alembic_audit.enable()
-        is_enabled_globally()  # True
+        is_listening()  # True
     """
-    return _enabled
+    return _listening
 
 
 def _on_table_attach(table: Table, parent: SchemaItem) -> None:
@@ -97,7 +94,7 @@ def _on_column_attach(column: Column[Any], parent: SchemaItem) -> None:
         audit_table = parent.info[AUDIT_TABLE]
         if column.name not in audit_table.c:
             audit_table.append_column(_copy_column(column))
-        _refresh(parent)
+        refresh_spec(parent)
 
 
 def _copy_column(column: Column[Any]) -> Column[Any]:
@@ -131,7 +128,7 @@ def _claim_names(spec: AuditSpec, metadata: MetaData, owner: str) -> None:
     for key, what in claims.items():
         other = registry.get(key)
         if other is not None and other != owner:
-            raise ValueError(
+            raise AuditError(
                 f"table {owner!r}: its {what} {'.'.join(key[1:])!r} has the same name as that "
                 f"of table {other!r}; change the 'audit.{key[0].split('_')[0]}' naming convention"
             )
@@ -143,7 +140,7 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     """Validate ``table``'s options and add its audit table to ``metadata``.
 
     Called by the event hook; callable directly for tables defined before
-    :func:`enable`.
+    :func:`alembic_audit.enable`.
 
     Example::
 
@@ -167,7 +164,7 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
             and target is not None
             and (target.key == table.key or (copied and target.name == table.name))
         ):
-            raise ValueError(
+            raise AuditError(
                 f"table {label!r}: its audit table {key!r} clashes with an existing table"
             )
     _claim_names(spec, metadata, label)
@@ -176,15 +173,11 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     else:
         audit_cols = [_copy_column(c) for c in table.columns if c.name in spec.column_names]
         audit_cols += [
-            Column(OPERATION_COLUMN, String(1), nullable=False),
-            Column(TIMESTAMP_COLUMN, DateTime(timezone=True), nullable=False),
-            Column(USER_COLUMN, String(), nullable=False),
+            Column(name, type_, nullable=False) for name, type_ in meta_column_types().items()
         ]
         # Setting columns stay nullable even for required settings: adding a required
         # setting later must not fail on the audit rows already there.
-        settings_cols = {
-            c.name: c for c in table.info["audit.options"].get("session_settings") or ()
-        }
+        settings_cols = {c.name: c for c in table.info[OPTIONS_KEY].get("session_settings") or ()}
         # A setting's enum type is created with the audit table, unless the audited
         # table has a column of the same type (then it is created there).
         owned = {(c.type.schema, c.type.name) for c in table.columns if isinstance(c.type, Enum)}
@@ -213,13 +206,22 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
 
 def _store(table: Table, spec: AuditSpec) -> None:
     table.info[SPEC] = spec
-    table.info[CREATE_DDL] = ddl.script(ddl.create_statements(spec))
-    table.info[DROP_DDL] = ddl.script(ddl.drop_statements(spec))
+    table.info[CREATE_DDL] = script(create_statements(spec))
+    table.info[DROP_DDL] = script(drop_statements(spec))
     table.info[AUDIT_TABLE].info[SPEC] = spec
 
 
-def _refresh(table: Table) -> None:
-    _store(table, spec_from_table(table))
+def refresh_spec(table: Table) -> AuditSpec:
+    """Rebuild an audited table's spec after its ``audit.options`` were edited in place.
+
+    Example::
+
+        table.info["audit.options"]["level"] = "row"
+        refresh_spec(table).level  # 'row'
+    """
+    spec = spec_from_table(table)
+    _store(table, spec)
+    return spec
 
 
 def get_audit_spec(table: Table) -> AuditSpec:
@@ -232,7 +234,7 @@ def get_audit_spec(table: Table) -> AuditSpec:
     _adopt_copy(table)
     spec = table.info.get(SPEC)
     if spec is None:
-        raise ValueError(
+        raise AuditError(
             f"table {table_label(table)!r} is not audited; was alembic_audit.enable() called "
             "before the table was defined?"
         )

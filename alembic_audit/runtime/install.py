@@ -2,36 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 
-from . import ddl
-from .builder import audited_tables, get_audit_spec
-
-
-@contextmanager
-def _connection(bind: Engine | Connection) -> Iterator[Connection]:
-    if isinstance(bind, Engine):
-        with bind.begin() as conn:
-            yield conn
-    elif bind.in_transaction():
-        # The caller owns the transaction; all statements join it.
-        yield bind
-    else:
-        with bind.begin():
-            yield bind
-
-
-def _run(statements: list[str], bind: Engine | Connection | None) -> str | None:
-    if bind is None:
-        return ddl.script(statements)
-    with _connection(bind) as conn:
-        for stmt in statements:
-            conn.execute(ddl.AuditDDL(stmt))
-    return None
+from ..schema.builder import audited_tables, get_audit_spec
+from ..sql.objects import create_statements, drop_statements
+from .connection import run
 
 
 def install_audit_triggers(
@@ -51,9 +27,9 @@ def install_audit_triggers(
     statements = [
         stmt
         for table in audited_tables(metadata)
-        for stmt in ddl.create_statements(get_audit_spec(table), replace_triggers=True)
+        for stmt in create_statements(get_audit_spec(table), replace_triggers=True)
     ]
-    return _run(statements, engine)
+    return run(statements, engine)
 
 
 def uninstall_audit_triggers(
@@ -70,6 +46,9 @@ def uninstall_audit_triggers(
     statements = [
         stmt
         for table in reversed(audited_tables(metadata))
-        for stmt in ddl.drop_statements(get_audit_spec(table), if_exists=True)
+        for stmt in drop_statements(get_audit_spec(table), if_exists=True)
     ]
-    return _run(statements, engine)
+    return run(statements, engine)
+
+
+__all__ = ["install_audit_triggers", "uninstall_audit_triggers"]

@@ -1,4 +1,4 @@
-"""Autogenerate renderers for the audit operations of :mod:`alembic_audit.operations`.
+"""Autogenerate renderers for the operations of :mod:`alembic_audit.migration.ops`.
 
 Each op renders as one ``op.<name>(...)`` call carrying the whole definition as
 plain literals (strings, booleans, ``None``, lists of tuples), taken generically
@@ -15,7 +15,7 @@ Example::
 
     from alembic.autogenerate import render_python_code
     from alembic.operations import ops
-    from alembic_audit.operations import CreateAuditTrigger
+    from alembic_audit.migration import CreateAuditTrigger
 
     print(render_python_code(ops.UpgradeOps([CreateAuditTrigger(spec)])))
 """
@@ -27,9 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 from alembic.autogenerate.render import renderers
 
-from .grant_operations import GrantAuditAccess, RevokeAuditAccess
-from .operations import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
-from .spec import AuditSpec
+from ..core.spec import AuditSpec
+from ..migration.ops import (
+    CreateAuditTrigger,
+    DropAuditTrigger,
+    GrantAuditAccess,
+    RenameAuditTable,
+    ReplaceAuditTrigger,
+    RevokeAuditAccess,
+)
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -39,7 +45,17 @@ IMPORT = "import alembic_audit.operations  # noqa: F401 (registers op.*_audit_tr
 
 _INDENT = "    "
 
-__all__ = ["IMPORT", "render_literal"]
+__all__ = ["IMPORT", "op_prefix", "render_literal"]
+
+
+def op_prefix(autogen_context: AutogenContext) -> str:
+    """What rendered op calls start with (``op.`` unless env.py configures another).
+
+    Example::
+
+        op_prefix(autogen_context)  # 'op.'
+    """
+    return str(autogen_context.opts.get("alembic_module_prefix", "op."))
 
 
 def render_literal(value: Any, indent: str = "") -> str:
@@ -111,8 +127,7 @@ def _definition(spec: AuditSpec) -> dict[str, Any]:
 
 def _call(autogen_context: AutogenContext, name: str, args: list[tuple[str | None, Any]]) -> str:
     autogen_context.imports.add(IMPORT)
-    prefix = autogen_context.opts.get("alembic_module_prefix", "op.")
-    lines = [f"{prefix}{name}("]
+    lines = [f"{op_prefix(autogen_context)}{name}("]
     for key, value in args:
         rendered = render_literal(value, _INDENT)
         lines.append(f"{_INDENT}{rendered}," if key is None else f"{_INDENT}{key}={rendered},")
@@ -174,3 +189,10 @@ def _render_grant(autogen_context: AutogenContext, op: GrantAuditAccess) -> str:
 @renderers.dispatch_for(RevokeAuditAccess)
 def _render_revoke(autogen_context: AutogenContext, op: RevokeAuditAccess) -> str:
     return _call(autogen_context, "revoke_audit_access", _access_args(op))
+
+
+@renderers.dispatch_for(RenameAuditTable)
+def _render_rename(autogen_context: AutogenContext, op: RenameAuditTable) -> str:
+    schema = f", schema={op.schema!r}" if op.schema else ""
+    names = f"{op.table_name!r}, {op.new_table_name!r}"
+    return f"{op_prefix(autogen_context)}rename_table({names}{schema})"

@@ -1,7 +1,8 @@
 """Parse and validate ``Table.info["audit.options"]`` into an :class:`AuditSpec`.
 
-Every error is a ``ValueError`` that names the table and the offending key, raised
-when the table is defined, before anything touches a database.
+Every error is an :class:`~alembic_audit.core.errors.AuditError` that names the table
+and the offending key, raised when the table is defined, before anything touches a
+database.
 """
 
 from __future__ import annotations
@@ -11,14 +12,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import TypeEngine
 
-from .naming import fit_identifier, render_convention
-from .spec import LEVELS, META_COLUMNS, AuditColumn, AuditSpec, SessionSetting
-from .types import mirror_type
-
-OPTIONS_KEY = "audit.options"
+from ..types import mirror_type, type_text
+from . import naming
+from .constants import DEFAULT_SCHEMA, LEVELS, META_COLUMNS, OPTIONS_KEY
+from .errors import AuditError
+from .naming import audit_names
+from .spec import AuditColumn, AuditSpec, SessionSetting
 
 KNOWN_KEYS = frozenset(
     {
@@ -40,18 +40,6 @@ KNOWN_KEYS = frozenset(
 #: folds GUC names to lower case, so names differing only in case would collide.
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-_PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
-
-
-def type_text(type_: TypeEngine[Any]) -> str:
-    """PostgreSQL DDL text of a SQLAlchemy type, e.g. ``VARCHAR(50)``.
-
-    Example::
-
-        type_text(String(50))  # 'VARCHAR(50)'
-    """
-    return str(type_.compile(dialect=_PG_DIALECT))
-
 
 def validate_setting_name(name: object, *, where: str) -> str:
     """Check a session setting name; raise a ``ValueError`` mentioning ``where``.
@@ -61,7 +49,7 @@ def validate_setting_name(name: object, *, where: str) -> str:
         validate_setting_name("username", where="set_session_vars")  # 'username'
     """
     if not isinstance(name, str) or not _SETTING_NAME.match(name):
-        raise ValueError(
+        raise AuditError(
             f"{where}: session setting name {name!r} is not a valid identifier "
             "(letters, digits and underscores, not starting with a digit)"
         )
@@ -75,7 +63,7 @@ def table_label(table: Table) -> str:
 
         table_label(Table("item", metadata, schema="sales"))  # 'sales.item'
     """
-    return f"{table.schema}.{table.name}" if table.schema else table.name
+    return naming.label(table.schema, table.name)
 
 
 def get_options(table: Table) -> Mapping[str, Any] | None:
@@ -89,7 +77,7 @@ def get_options(table: Table) -> Mapping[str, Any] | None:
     if options is None:
         return None
     if not isinstance(options, Mapping):
-        raise ValueError(
+        raise AuditError(
             f"table {table_label(table)!r}: info[{OPTIONS_KEY!r}] must be a dict, "
             f"got {type(options).__name__}"
         )
@@ -108,7 +96,7 @@ def is_enabled(table: Table) -> bool:
         return False
     enabled = options.get("enabled", False)
     if not isinstance(enabled, bool):
-        raise ValueError(
+        raise AuditError(
             f"table {table_label(table)!r}: audit option 'enabled' must be True or False, "
             f"got {enabled!r}"
         )
@@ -131,27 +119,46 @@ def drop_history_requested(table: Table) -> bool:
         return False
     value = _bool_option(table_label(table), options, "drop_history", False)
     if value and is_enabled(table):
-        raise ValueError(
+        raise AuditError(
             f"table {table_label(table)!r}: audit option 'drop_history' only applies with "
             "'enabled': False (it drops the audit table when auditing is turned off)"
         )
     return value
 
 
+def history_table(table: Table) -> tuple[str, str] | None:
+    """``(schema, name)`` of the audit table a table with ``drop_history`` had.
+
+    Autogenerate drops that table (and its rows) when a table's options say
+    ``"enabled": False, "drop_history": True``; ``None`` when they do not.
+
+    Example::
+
+        history_table(Table("item", metadata, info={"audit.options": {
+            "enabled": False, "drop_history": True}}))  # ('public', 'item_audit')
+    """
+    if not drop_history_requested(table):
+        return None
+    options = get_options(table) or {}
+    schema = _schema_option(table_label(table), options) or table.schema or DEFAULT_SCHEMA
+    names = audit_names(table.metadata.naming_convention, table.name, table.schema)
+    return (schema, names.audit_table_name)
+
+
 def _bool_option(label: str, options: Mapping[str, Any], key: str, default: bool) -> bool:
     value = options.get(key, default)
     if not isinstance(value, bool):
-        raise ValueError(f"table {label!r}: audit option {key!r} must be a bool, got {value!r}")
+        raise AuditError(f"table {label!r}: audit option {key!r} must be a bool, got {value!r}")
     return value
 
 
 def _schema_option(label: str, options: Mapping[str, Any]) -> str | None:
     if "schema" in options and "schema_name" in options:
-        raise ValueError(f"table {label!r}: give audit option 'schema' or 'schema_name', not both")
+        raise AuditError(f"table {label!r}: give audit option 'schema' or 'schema_name', not both")
     key = "schema" if "schema" in options else "schema_name"
     value = options.get(key)
     if value is not None and (not isinstance(value, str) or not value):
-        raise ValueError(
+        raise AuditError(
             f"table {label!r}: audit option {key!r} must be a non-empty string, got {value!r}"
         )
     return value
@@ -163,7 +170,7 @@ def _session_settings(
     if raw is None:
         return ()
     if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
-        raise ValueError(
+        raise AuditError(
             f"table {label!r}: audit option 'session_settings' must be a list of Column, "
             f"got {type(raw).__name__}"
         )
@@ -171,7 +178,7 @@ def _session_settings(
     seen: dict[str, str] = {}
     for item in raw:
         if not isinstance(item, Column):
-            raise ValueError(
+            raise AuditError(
                 f"table {label!r}: audit option 'session_settings' entries must be "
                 f"sqlalchemy Column objects, got {item!r}"
             )
@@ -180,14 +187,14 @@ def _session_settings(
         )
         folded = name.lower()
         if folded in seen:
-            raise ValueError(
+            raise AuditError(
                 f"table {label!r}: audit option 'session_settings' has {seen[folded]!r} and "
                 f"{name!r}, which PostgreSQL treats as the same setting"
             )
         seen[folded] = name
         setting = SessionSetting(name, type_text(item.type), required=item.nullable is False)
         if setting.column_name in column_names:
-            raise ValueError(
+            raise AuditError(
                 f"table {label!r}: session setting {name!r} needs the audit column "
                 f"{setting.column_name!r}, which clashes with a column of the table"
             )
@@ -199,13 +206,13 @@ def _exclude(label: str, raw: object, column_names: Sequence[str]) -> frozenset[
     if raw is None:
         return frozenset()
     if isinstance(raw, (str, bytes)) or not isinstance(raw, (Sequence, set, frozenset)):
-        raise ValueError(
+        raise AuditError(
             f"table {label!r}: audit option 'exclude' must be a list of column names, got {raw!r}"
         )
     excluded = frozenset(raw)
     unknown = sorted(str(c) for c in excluded if c not in column_names)
     if unknown:
-        raise ValueError(
+        raise AuditError(
             f"table {label!r}: audit option 'exclude' names unknown column(s) {unknown}"
         )
     return excluded
@@ -221,7 +228,7 @@ def _check_identifiers(label: str, table: Table, audit_schema: object) -> None:
     names += [("column", c.name) for c in table.columns]
     for what, name in names:
         if isinstance(name, str) and "\x00" in name:
-            raise ValueError(
+            raise AuditError(
                 f"table {label!r}: {what} {name!r} is not a usable PostgreSQL identifier "
                 "(it contains a NUL character)"
             )
@@ -245,13 +252,13 @@ def check_definition(
     """
     clashes = sorted(set(column_names) & set(META_COLUMNS))
     if clashes:
-        raise ValueError(f"{where}: column(s) {clashes} clash with the audit table's own columns")
+        raise AuditError(f"{where}: column(s) {clashes} clash with the audit table's own columns")
     if level not in LEVELS:
-        raise ValueError(
+        raise AuditError(
             f"{where}: audit option 'level' must be one of {list(LEVELS)}, got {level!r}"
         )
     if skip_unchanged and level == "statement" and not primary_key:
-        raise ValueError(
+        raise AuditError(
             f"{where}: audit option 'skip_unchanged' at level 'statement' needs a primary key "
             "to pair old and new rows; add one (primary_key=[...] in an op) or use level 'row'"
         )
@@ -269,10 +276,10 @@ def spec_from_table(table: Table) -> AuditSpec:
     label = table_label(table)
     options = get_options(table)
     if options is None or not is_enabled(table):
-        raise ValueError(f"table {label!r} is not audited (audit.options enabled is not True)")
+        raise AuditError(f"table {label!r} is not audited (audit.options enabled is not True)")
     unknown = sorted(set(options) - KNOWN_KEYS)
     if unknown:
-        raise ValueError(
+        raise AuditError(
             f"table {label!r}: unknown audit option(s) {unknown}; "
             f"known options are {sorted(KNOWN_KEYS)}"
         )
@@ -290,30 +297,24 @@ def spec_from_table(table: Table) -> AuditSpec:
     # Clashes are checked on every column, excluded ones too: options refuse them.
     check_definition(f"table {label!r}", column_names, level, skip_unchanged, primary_key)
     if skip_unchanged and level == "statement" and set(primary_key) & excluded:
-        raise ValueError(
+        raise AuditError(
             f"table {label!r}: audit option 'exclude' may not name primary key columns "
             "when 'skip_unchanged' is on"
         )
     audit_schema = _schema_option(label, options)
-    convention = table.metadata.naming_convention
-    names = {
-        key: fit_identifier(
-            render_convention(convention, key, table_name=table.name, schema=table.schema)
-        )
-        for key in ("audit.table", "audit.function", "audit.trigger")
-    }
-    if names["audit.table"] == table.name and (audit_schema or table.schema) == table.schema:
-        raise ValueError(
+    names = audit_names(table.metadata.naming_convention, table.name, table.schema)
+    if names.audit_table_name == table.name and (audit_schema or table.schema) == table.schema:
+        raise AuditError(
             f"table {label!r}: naming convention 'audit.table' gives the audit table the "
             "table's own name"
         )
     return AuditSpec(
         table_name=table.name,
         schema=table.schema,
-        audit_table_name=names["audit.table"],
+        audit_table_name=names.audit_table_name,
         audit_schema=audit_schema if audit_schema is not None else table.schema,
-        function_name=names["audit.function"],
-        trigger_name=names["audit.trigger"],
+        function_name=names.function_name,
+        trigger_name=names.trigger_name,
         columns=tuple(
             # The audit column's type (a domain's underlying type): what the audit
             # table made by an op has, and what the trigger copies into.

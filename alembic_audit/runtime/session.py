@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     # which sync-only users need not install.
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from .options import validate_setting_name
-from .spec import SETTING_NAMESPACE
+from ..core.constants import SETTING_NAMESPACE
+from ..core.errors import AuditError
+from ..core.options import validate_setting_name
 
 
 def _text_value(name: str, value: object) -> str:
@@ -29,7 +30,7 @@ def _text_value(name: str, value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, str) and "\x00" in value:
         # PostgreSQL text cannot hold NUL; say which setting instead of a driver error.
-        raise ValueError(f"set_session_vars: value of {name!r} contains a NUL character")
+        raise AuditError(f"set_session_vars: value of {name!r} contains a NUL character")
     if isinstance(value, (str, int, float, uuid.UUID)):
         return str(value)
     if isinstance(value, (datetime.date, datetime.time)):
@@ -51,7 +52,7 @@ def session_vars_statement(**values: object) -> tuple[Select[Any], dict[str, str
         connection.execute(stmt, params)
     """
     if not values:
-        raise ValueError("set_session_vars: give at least one setting, e.g. username='alice'")
+        raise AuditError("set_session_vars: give at least one setting, e.g. username='alice'")
     columns = []
     params: dict[str, str] = {}
     for i, (name, value) in enumerate(values.items()):

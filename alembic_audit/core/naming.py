@@ -1,12 +1,20 @@
-"""Names of the audit objects: naming conventions and PostgreSQL's 63-byte limit."""
+"""Names of the audit objects: naming conventions and PostgreSQL's 63-byte limit.
+
+Example::
+
+    audit_names({}, "item", None)
+    # AuditNames(audit_table_name='item_audit', function_name='public_item_audit',
+    #            trigger_name='public_item_audit')
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from .spec import DEFAULT_SCHEMA, Level
+from .constants import DEFAULT_SCHEMA, MAX_IDENTIFIER_BYTES, Level
+from .errors import AuditError
 
 #: Default conventions, as documented by sqlalchemy-postgresql-audit 0.3.0.
 DEFAULT_AUDIT_TABLE_NAMING_CONVENTION = "%(table_name)s_audit"
@@ -19,11 +27,19 @@ CONVENTION_KEYS = {
     "audit.trigger": DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION,
 }
 
-#: PostgreSQL's NAMEDATALEN - 1.
-MAX_IDENTIFIER_BYTES = 63
-
-_TRIGGER_SUFFIXES = {"insert": "_insert", "update": "_update", "delete": "_delete"}
+_TRIGGER_SUFFIXES = ("_insert", "_update", "_delete")
 _TRUNCATE_SUFFIX = "_truncate"
+
+
+def label(schema: str | None, name: str) -> str:
+    """``schema.name`` for messages, or just ``name`` without a schema.
+
+    Example::
+
+        label("sales", "item")  # 'sales.item'
+        label(None, "item")  # 'item'
+    """
+    return f"{schema}.{name}" if schema else name
 
 
 def fit_identifier(name: str) -> str:
@@ -62,21 +78,58 @@ def render_convention(
         render_convention({}, "audit.table", table_name="item", schema=None)  # 'item_audit'
     """
     template = naming_convention.get(key, CONVENTION_KEYS[key])
+    values = {"table_name": table_name, "schema": schema or DEFAULT_SCHEMA}
     if callable(template):
-        value = template(table_name=table_name, schema=schema or DEFAULT_SCHEMA)
+        value = template(**values)
     elif isinstance(template, str):
         try:
-            value = template % {"table_name": table_name, "schema": schema or DEFAULT_SCHEMA}
+            value = template % values
         except (KeyError, ValueError, TypeError) as exc:
-            raise ValueError(
+            raise AuditError(
                 f"naming convention {key!r} = {template!r} is invalid for table "
                 f"{table_name!r}: only %(table_name)s and %(schema)s are available ({exc})"
             ) from None
     else:
-        raise ValueError(f"naming convention {key!r} must be a format string, got {template!r}")
+        raise AuditError(f"naming convention {key!r} must be a format string, got {template!r}")
     if not isinstance(value, str) or not value:
-        raise ValueError(f"naming convention {key!r} produced an empty name for {table_name!r}")
+        raise AuditError(f"naming convention {key!r} produced an empty name for {table_name!r}")
     return value
+
+
+class AuditNames(NamedTuple):
+    """The names a table's audit objects get from the naming conventions.
+
+    Example::
+
+        audit_names({}, "item", "sales").function_name  # 'sales_item_audit'
+    """
+
+    audit_table_name: str
+    function_name: str
+    trigger_name: str
+
+
+def audit_names(
+    naming_convention: Mapping[Any, Any], table_name: str, schema: str | None
+) -> AuditNames:
+    """The audit table, function and trigger names of a table, fitted to 63 bytes.
+
+    The one place these names are derived: from table options, from op arguments
+    (with ``{}``, the default conventions) and when autogenerate looks for the audit
+    table of a table that is no longer audited.
+
+    Example::
+
+        audit_names({"audit.table": "%(table_name)s_history"}, "item", None).audit_table_name
+        # 'item_history'
+    """
+    names = [
+        fit_identifier(
+            render_convention(naming_convention, key, table_name=table_name, schema=schema)
+        )
+        for key in ("audit.table", "audit.function", "audit.trigger")
+    ]
+    return AuditNames(*names)
 
 
 def trigger_names_for(base: str, level: Level, record_truncate: bool) -> tuple[str, ...]:
@@ -93,7 +146,7 @@ def trigger_names_for(base: str, level: Level, record_truncate: bool) -> tuple[s
     if level == "row":
         names = [fit_identifier(base)]
     else:
-        names = [fit_identifier(base + sfx) for sfx in _TRIGGER_SUFFIXES.values()]
+        names = [fit_identifier(base + sfx) for sfx in _TRIGGER_SUFFIXES]
     if record_truncate:
         names.append(fit_identifier(base + _TRUNCATE_SUFFIX))
     return tuple(names)
@@ -112,3 +165,18 @@ def all_trigger_names(base: str) -> tuple[str, ...]:
         trigger_names_for(base, "row", True) + trigger_names_for(base, "statement", True)
     )
     return tuple(names)
+
+
+__all__ = [
+    "CONVENTION_KEYS",
+    "DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION",
+    "DEFAULT_AUDIT_TABLE_NAMING_CONVENTION",
+    "DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION",
+    "AuditNames",
+    "all_trigger_names",
+    "audit_names",
+    "fit_identifier",
+    "label",
+    "render_convention",
+    "trigger_names_for",
+]

@@ -1,0 +1,89 @@
+"""What differs between a wanted spec and what the database holds for its table, as data.
+
+The spec embedded in the found function against the model's spec (``changed``), and
+the found function and triggers against the definitions that spec renders
+(``drift``: hand-made changes).
+
+Example::
+
+    differences(spec, catalog.by_table[spec.qualified_table]).describe()
+    # "trigger 'public_item_audit_insert' disabled"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..core.spec import AuditSpec
+from ..reflection.inspector import FoundAudit
+from ..sql.function import audit_function
+from ..sql.objects import spec_triggers
+
+
+@dataclass
+class Diff:
+    """Why a found audit function and triggers differ from a wanted spec.
+
+    ``changed`` lists spec fields the models changed; ``drift`` lists hand-made
+    changes in the database (then the raw old definitions go into the op, so the
+    downgrade restores exactly what was there).
+
+    Example::
+
+        diff = Diff(changed=["level changed"])
+        bool(diff), diff.describe()  # (True, 'level changed')
+    """
+
+    changed: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed or self.drift)
+
+    def describe(self) -> str:
+        return "; ".join(self.changed + self.drift)
+
+
+def differences(wanted: AuditSpec, found: FoundAudit) -> Diff:
+    """Compare a wanted spec with what was found for its table.
+
+    Example::
+
+        differences(spec, catalog.by_table[spec.qualified_table]).describe()
+        # "trigger 'public_item_audit_insert' disabled"
+    """
+    diff = Diff()
+    function = found.function
+    old = found.spec
+    if function is None:
+        diff.drift.append("trigger function missing")
+        return diff
+    name = ".".join(function.qualified_name)
+    if old is None:
+        diff.drift.append(f"function {name!r} edited by hand")
+        old = wanted
+    else:
+        if old != wanted:
+            new_fields, old_fields = wanted.to_dict(), old.to_dict()
+            diff.changed += [
+                f"{k} changed" for k in new_fields if new_fields[k] != old_fields.get(k)
+            ]
+        expected_function = audit_function(old)
+        if function.source != expected_function.body:
+            diff.drift.append(f"function {name!r} body edited")
+        if function.header != expected_function.header:
+            diff.drift.append(f"function {name!r} attributes changed")
+    expected = {t.key: t for t in spec_triggers(old)}
+    for found_trigger in found.triggers:
+        trigger = expected.pop(found_trigger.key, None)
+        if trigger is None:
+            diff.drift.append(f"unexpected trigger {found_trigger.name!r}")
+        elif found_trigger.extra or found_trigger.trigger != trigger:
+            diff.drift.append(f"trigger {found_trigger.name!r} events or timing changed")
+        elif found_trigger.enabled != "O":
+            diff.drift.append(f"trigger {found_trigger.name!r} disabled")
+    diff.drift += [f"trigger {key[2]!r} missing" for key in expected]
+    return diff
+
+
+__all__ = ["Diff", "differences"]

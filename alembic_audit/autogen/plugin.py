@@ -1,0 +1,160 @@
+"""The Alembic plugin ``alembic_audit``, and the global registration ``enable()`` asks for.
+
+Alembic imports the entry point module (:mod:`alembic_audit.plugin`, which is this
+module under its published name) while ``alembic.autogenerate`` is still half
+initialised, so nothing from Alembic (nor our modules that import it) is imported
+at module level: :func:`setup` registers a thin comparator whose body imports
+:mod:`alembic_audit.autogen.compare` on first use.
+
+Comparator plugins are opt-in in Alembic; name this one in ``env.py``::
+
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        autogenerate_plugins=["alembic.autogenerate.*", "alembic_audit"],
+    )
+
+Projects that only call :func:`alembic_audit.enable` (as the seed documented) get
+the same comparator through Alembic's global comparator registry
+(:func:`register_global`); it runs once per autogenerate run either way.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+import threading
+from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alembic.runtime.plugins import Plugin
+    from alembic.util import PriorityDispatchResult
+
+#: The name to list in ``autogenerate_plugins``.
+PLUGIN_NAME = "alembic_audit"
+
+#: The module holding Alembic's global comparator registry (``comparators``).
+_REGISTRY_MODULE = "alembic.autogenerate.compare"
+
+_lock = threading.RLock()
+_registered_globally = False
+
+
+def comparator(*args: Any, **kw: Any) -> PriorityDispatchResult:
+    """The comparator registered with Alembic: :func:`~alembic_audit.autogen.compare.compare_audit`.
+
+    Example::
+
+        plugin.add_autogenerate_comparator(comparator, "schema", qualifier="postgresql")
+    """
+    # Imported on first use, not at the top: see the module docstring.
+    from .compare import compare_audit
+
+    return compare_audit(*args, **kw)
+
+
+def setup(plugin: Plugin) -> None:
+    """Register the schema-level comparator, priority LAST (after every create_table).
+
+    Example::
+
+        from alembic.runtime.plugins import Plugin
+        import alembic_audit.plugin
+
+        Plugin.setup_plugin_from_module(alembic_audit.plugin, "alembic_audit")
+    """
+    from alembic.util import DispatchPriority
+
+    plugin.add_autogenerate_comparator(
+        comparator, "schema", qualifier="postgresql", priority=DispatchPriority.LAST
+    )
+
+
+def register_global() -> bool:
+    """Add the comparator to Alembic's global registry (what :func:`alembic_audit.enable`
+    does), without importing Alembic.
+
+    If Alembic's autogenerate is loaded, it is registered now and this returns True.
+    If it is not loaded yet (an application process, which never autogenerates), it is
+    registered the moment it is, and this returns False: the application does not pay
+    for importing it.  Inside Alembic's own plugin loading (autogenerate half
+    imported) nothing can be registered; the plugin path covers that case.
+
+    Example::
+
+        alembic_audit.autogen.plugin.register_global()  # True in an Alembic process
+    """
+    global _registered_globally
+    with _lock:
+        if _registered_globally:
+            return True
+        module = sys.modules.get(_REGISTRY_MODULE)
+        if module is None:
+            _AfterImport.watch()
+            return False
+        comparators = getattr(module, "comparators", None)
+        if comparators is None:
+            return False
+        from alembic.util import DispatchPriority
+
+        comparators.dispatch_for("schema", qualifier="postgresql", priority=DispatchPriority.LAST)(
+            comparator
+        )
+        _registered_globally = True
+        return True
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Calls :func:`register_global` right after Alembic's registry module is loaded.
+
+    Python has no post-import hook; this finder answers only for that one module,
+    lets the other finders find it, and wraps the loader so that registration runs
+    once the module has executed.
+    """
+
+    _installed = False
+
+    @classmethod
+    def watch(cls) -> None:
+        if not cls._installed:
+            cls._installed = True
+            sys.meta_path.insert(0, cls())
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != _REGISTRY_MODULE:
+            return None
+        sys.meta_path.remove(self)
+        type(self)._installed = False
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec: importlib.machinery.ModuleSpec | None = (
+                find(fullname, path, target) if find is not None else None
+            )
+            if spec is not None and spec.loader is not None:
+                spec.loader = _RegisteringLoader(spec.loader)
+                return spec
+        return None
+
+
+class _RegisteringLoader(importlib.abc.Loader):
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self._loader.exec_module(module)
+        register_global()
+
+    def __getattr__(self, name: str) -> Any:
+        # get_source, get_code, ...: what tools ask of the real loader.
+        return getattr(self._loader, name)
+
+
+__all__ = ["PLUGIN_NAME", "comparator", "register_global", "setup"]

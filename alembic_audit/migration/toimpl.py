@@ -1,0 +1,159 @@
+"""The implementations of the ops in :mod:`alembic_audit.migration.ops`.
+
+Online, each one checks first what it needs (the table, its audit table, the
+function existing or not), so a failing op fails before any of its DDL ran and
+PostgreSQL's transactional DDL leaves the database as it was; then it emits the
+statements of :mod:`alembic_audit.sql`.  Offline (``alembic upgrade --sql``) the
+statements are written out verbatim.
+
+Example::
+
+    import alembic_audit.migration  # registers ops and implementations
+    op.create_audit_trigger("item", create_audit_table=True)
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.operations import Operations
+
+from ..core.errors import AuditError
+from ..core.spec import AuditSpec
+from ..reflection.inspector import PGAdvancedInspector
+from ..sql.function import audit_function
+from ..sql.objects import create_statements, drop_guard_statements, drop_statements
+from ..sql.tables import create_audit_table_sql, drop_audit_table_sql
+from ..sql.triggers import audit_triggers, drop_trigger_sql, trigger_names_from_sqls
+from .access import check_state
+from .context import connection, emit, is_offline, where
+from .ops import (
+    CreateAuditTrigger,
+    DropAuditTrigger,
+    GrantAuditAccess,
+    ReplaceAuditTrigger,
+    RevokeAuditAccess,
+)
+
+
+def _check_table(operations: Operations, opname: str, spec: AuditSpec) -> None:
+    if is_offline(operations):
+        return
+    if not sa.inspect(connection(operations)).has_table(
+        spec.table_name, schema=spec.effective_schema
+    ):
+        raise AuditError(
+            f"{where(opname, spec.table_name, spec.schema)}: table "
+            f"{'.'.join(spec.qualified_table)!r} does not exist"
+        )
+
+
+def _check_audit_table(
+    operations: Operations, opname: str, spec: AuditSpec, *, exists: bool
+) -> None:
+    if is_offline(operations):
+        return
+    found = sa.inspect(connection(operations)).has_table(
+        spec.audit_table_name, schema=spec.effective_audit_schema
+    )
+    if found != exists:
+        state = "does not exist" if exists else "already exists"
+        raise AuditError(
+            f"{where(opname, spec.table_name, spec.schema)}: audit table "
+            f"{'.'.join(spec.qualified_audit_table)!r} of table "
+            f"{'.'.join(spec.qualified_table)!r} {state}"
+            + ("; create it first (op.create_table, or create_audit_table=True)" if exists else "")
+        )
+
+
+def _check_function(operations: Operations, opname: str, spec: AuditSpec, *, exists: bool) -> None:
+    if is_offline(operations):
+        return
+    inspector = PGAdvancedInspector(connection(operations))
+    if inspector.function_exists(audit_function(spec).signature) != exists:
+        state = "does not exist" if exists else "already exists"
+        hint = "" if exists else "; use op.replace_audit_trigger to change it"
+        raise AuditError(
+            f"{where(opname, spec.table_name, spec.schema)}: trigger function "
+            f"{'.'.join(spec.qualified_function)!r} of table "
+            f"{'.'.join(spec.qualified_table)!r} {state}{hint}"
+        )
+
+
+@Operations.implementation_for(CreateAuditTrigger)
+def create_audit_trigger(operations: Operations, operation: CreateAuditTrigger) -> None:
+    spec = operation.spec
+    _check_table(operations, "create_audit_trigger", spec)
+    _check_audit_table(
+        operations, "create_audit_trigger", spec, exists=not operation.create_audit_table
+    )
+    _check_function(operations, "create_audit_trigger", spec, exists=False)
+    statements = [create_audit_table_sql(spec)] if operation.create_audit_table else []
+    emit(operations, statements + create_statements(spec))
+
+
+@Operations.implementation_for(DropAuditTrigger)
+def drop_audit_trigger(operations: Operations, operation: DropAuditTrigger) -> None:
+    spec = operation.spec
+    _check_table(operations, "drop_audit_trigger", spec)
+    _check_function(operations, "drop_audit_trigger", spec, exists=True)
+    if operation.drop_audit_table:
+        _check_audit_table(operations, "drop_audit_trigger", spec, exists=True)
+    statements = drop_statements(spec)
+    if operation.drop_audit_table:
+        statements.append(drop_audit_table_sql(spec))
+    emit(operations, statements)
+
+
+def _create_sqls(
+    spec: AuditSpec, function_sql: str | None, trigger_sqls: tuple[str, ...] | None
+) -> list[str]:
+    """``create_statements(spec)``, with the function and the triggers on the audited
+    table swapped for raw texts when given.
+
+    Raw texts are exactly what the database held before (a downgrade restoring a
+    hand-edited definition); everything else (privileges, guard) still comes from
+    the spec, so statements added to ``create_statements`` later apply here too.
+    """
+    statements = create_statements(spec)
+    if function_sql is not None:
+        generated = audit_function(spec).create_sql()
+        statements = [function_sql if s == generated else s for s in statements]
+    if trigger_sqls is not None:
+        generated_triggers = [t.create_sql() for t in audit_triggers(spec)]
+        first = statements.index(generated_triggers[0])
+        rest = [s for s in statements if s not in generated_triggers]
+        statements = rest[:first] + list(trigger_sqls) + rest[first:]
+    return statements
+
+
+@Operations.implementation_for(ReplaceAuditTrigger)
+def replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigger) -> None:
+    new, old = operation.spec, operation.old_spec
+    _check_table(operations, "replace_audit_trigger", new)
+    _check_audit_table(operations, "replace_audit_trigger", new, exists=True)
+    _check_function(operations, "replace_audit_trigger", old, exists=True)
+    if operation.old_trigger_sqls is not None:
+        old_triggers = trigger_names_from_sqls(operation.old_trigger_sqls)
+    else:
+        old_triggers = list(old.trigger_names)
+    statements = [drop_trigger_sql(*old.qualified_table, name) for name in old_triggers]
+    if old.append_only:
+        # The guard trigger on the audit table, then its function; recreated below
+        # by the new definition if it still asks for one.
+        statements += drop_guard_statements(old)
+    if old.qualified_function != new.qualified_function:
+        statements.append(audit_function(old).drop_sql())
+    statements += _create_sqls(new, operation.function_sql, operation.trigger_sqls)
+    emit(operations, statements)
+
+
+@Operations.implementation_for(GrantAuditAccess)
+def grant_audit_access(operations: Operations, operation: GrantAuditAccess) -> None:
+    check_state(operations, "grant_audit_access", operation.access, granting=True)
+    emit(operations, operation.access.grant_sqls())
+
+
+@Operations.implementation_for(RevokeAuditAccess)
+def revoke_audit_access(operations: Operations, operation: RevokeAuditAccess) -> None:
+    check_state(operations, "revoke_audit_access", operation.access, granting=False)
+    emit(operations, operation.access.revoke_sqls())

@@ -1,0 +1,1 @@
+"""What applications call at run time: install without Alembic, grants, session settings."""

@@ -1,0 +1,112 @@
+"""All the objects of one audited table, in the order they are created and dropped.
+
+The audit function, its triggers on the audited table and, with ``append_only``, the
+guard function and its trigger on the audit table.
+
+Example::
+
+    for stmt in create_statements(spec):
+        connection.execute(AuditDDL(stmt))
+"""
+
+from __future__ import annotations
+
+from ..core.naming import all_trigger_names
+from ..core.spec import AuditSpec
+from .function import audit_function, guard_function
+from .triggers import TriggerDefinition, audit_triggers, drop_trigger_sql, guard_trigger
+
+
+def spec_triggers(spec: AuditSpec) -> tuple[TriggerDefinition, ...]:
+    """Every trigger a spec creates: on the audited table, and the guard on the audit table.
+
+    Example::
+
+        [t.name for t in spec_triggers(spec.replace(append_only=True))][-1]
+        # 'public_item_audit_append_only'
+    """
+    triggers = audit_triggers(spec)
+    return triggers + (guard_trigger(spec),) if spec.append_only else triggers
+
+
+def create_guard_statements(spec: AuditSpec) -> list[str]:
+    """The append-only guard: its function, EXECUTE revoked, its trigger.
+
+    Example::
+
+        create_guard_statements(spec.replace(append_only=True))
+    """
+    function = guard_function(spec)
+    return [function.create_sql(), function.revoke_sql(), guard_trigger(spec).create_sql()]
+
+
+def drop_guard_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
+    """Guard trigger, then guard function.
+
+    Example::
+
+        drop_guard_statements(spec)[1]
+        # 'DROP FUNCTION "public"."public_item_audit_append_only"()'
+    """
+    return [
+        guard_trigger(spec).drop_sql(if_exists=if_exists),
+        guard_function(spec).drop_sql(if_exists=if_exists),
+    ]
+
+
+def create_statements(spec: AuditSpec, *, replace_triggers: bool = False) -> list[str]:
+    """Function (EXECUTE revoked from PUBLIC), then triggers, then the guard.
+
+    ``replace_triggers`` first drops any trigger this spec's base name could have
+    (either level) and any guard, for idempotent installs.
+
+    Example::
+
+        for stmt in create_statements(spec):
+            conn.execute(AuditDDL(stmt))
+    """
+    function = audit_function(spec)
+    statements = [function.create_sql(), function.revoke_sql()]
+    if replace_triggers:
+        schema, table = spec.qualified_table
+        statements += [
+            drop_trigger_sql(schema, table, name, if_exists=True)
+            for name in all_trigger_names(spec.trigger_name)
+        ]
+        # A guard left by an earlier spec: removed, or recreated just below.
+        statements += drop_guard_statements(spec, if_exists=True)
+    statements += [trigger.create_sql() for trigger in audit_triggers(spec)]
+    if spec.append_only:
+        statements += create_guard_statements(spec)
+    return statements
+
+
+def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
+    """Triggers, then function: exactly the objects :func:`create_statements` made.
+
+    With ``if_exists`` the functions are dropped with ``CASCADE`` instead of naming
+    the triggers, so that it also works after the audited table is gone.
+
+    Example::
+
+        drop_statements(spec)[-1]  # 'DROP FUNCTION "public"."public_item_audit"()'
+    """
+    if if_exists:
+        statements = [audit_function(spec).drop_sql(if_exists=True, cascade=True)]
+        if spec.append_only:
+            statements.append(guard_function(spec).drop_sql(if_exists=True, cascade=True))
+        return statements
+    statements = [trigger.drop_sql() for trigger in audit_triggers(spec)]
+    if not spec.append_only:
+        return statements + [audit_function(spec).drop_sql()]
+    guard_trigger_sql, guard_function_sql = drop_guard_statements(spec)
+    return statements + [guard_trigger_sql, audit_function(spec).drop_sql(), guard_function_sql]
+
+
+__all__ = [
+    "spec_triggers",
+    "create_guard_statements",
+    "create_statements",
+    "drop_guard_statements",
+    "drop_statements",
+]

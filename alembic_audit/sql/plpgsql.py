@@ -1,0 +1,255 @@
+"""The PL/pgSQL bodies of the audit trigger function and of the append-only guard.
+
+Identifiers are quoted by :func:`~alembic_audit.sql.quoting.quote`; no value is ever
+formatted in: the only literals are constants of our own (operation codes) and
+validated setting names.  Runtime facts (which table fired) come from
+``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``, not from text baked into the body.
+
+Example::
+
+    print(audit_function_body(spec))
+"""
+
+from __future__ import annotations
+
+from ..core.constants import USER_COLUMN
+from ..core.spec import AuditSpec
+from .marker import spec_comment
+from .quoting import qualify, quote
+
+#: Transition table names used by statement-level triggers.
+NEW_TABLE = "audit_new"
+OLD_TABLE = "audit_old"
+
+#: PL/pgSQL variable holding the acting role, read once per call.
+USER_VAR = "audit_user"
+
+#: The role the writing session acts as.  Under SECURITY DEFINER, CURRENT_USER is the
+#: function's owner; the ``role`` setting still holds the SET ROLE role ('none' when no
+#: SET ROLE is active, then the session user is the acting role).  Neither can be set
+#: to a role the session is not a member of.
+SESSION_ROLE_SQL = (
+    "CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER "
+    "ELSE pg_catalog.current_setting('role') END"
+)
+
+
+def _setting_var(index: int) -> str:
+    return f"audit_setting_{index}"
+
+
+def _declare(spec: AuditSpec) -> list[str]:
+    # Typed as the audit column (%TYPE through the qualified audit table), not by the
+    # setting's type name: a bare type name is looked up through the pinned search_path,
+    # and pg_temp is searched for types, so a session could substitute a temporary
+    # domain whose CHECK runs its own code as the owner of a SECURITY DEFINER function.
+    table = qualify(*spec.qualified_audit_table)
+    return [
+        f"    {_setting_var(i)} {table}.{quote(s.column_name)}%TYPE;"
+        for i, s in enumerate(spec.session_settings)
+    ] + [f"    {USER_VAR} {table}.{quote(USER_COLUMN)}%TYPE;"]
+
+
+def _user_sql(spec: AuditSpec) -> str:
+    return SESSION_ROLE_SQL if spec.security_definer else "CURRENT_USER"
+
+
+def _read_settings(spec: AuditSpec) -> list[str]:
+    # Read once per call (per statement at statement level), then used as parameters of
+    # the INSERT: no setting lookup per audit row.
+    lines = [f"    {USER_VAR} := {_user_sql(spec)};"]
+    for i, s in enumerate(spec.session_settings):
+        # '' counts as unset: a pooled connection reports '' for a setting that an
+        # earlier transaction set locally, not NULL.
+        lines.append(
+            f"    {_setting_var(i)} := "
+            f"NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+        )
+    return lines
+
+
+def _require_settings(spec: AuditSpec, indent: str) -> list[str]:
+    lines: list[str] = []
+    for i, s in enumerate(spec.session_settings):
+        if s.required:
+            lines += [
+                f"{indent}IF {_setting_var(i)} IS NULL THEN",
+                f"{indent}    RAISE EXCEPTION USING",
+                f"{indent}        ERRCODE = 'not_null_violation',",
+                f"{indent}        MESSAGE = pg_catalog.format("
+                f"'required audit setting \"{s.setting_name}\" is not set for a change to %I.%I',"
+                " TG_TABLE_SCHEMA, TG_TABLE_NAME),",
+                f"{indent}        HINT = 'call set_session_vars(connection, {s.name}=...) in the "
+                "same transaction';",
+                f"{indent}END IF;",
+            ]
+    return lines
+
+
+def _statement_require_settings(spec: AuditSpec) -> list[str]:
+    """Required-setting checks at statement level, paid only when a setting is missing.
+
+    A statement trigger fires even when no row changed; such a statement must not
+    fail (the row level never fires for it), so a missing setting is an error only
+    if the transition table holds a row.  On the normal path (settings set) no query
+    runs here, and a zero-row statement's INSERT ... SELECT simply inserts nothing.
+    """
+    checks = _require_settings(spec, "        ")
+    if not checks:
+        return []
+    missing = " OR ".join(
+        f"{_setting_var(i)} IS NULL" for i, s in enumerate(spec.session_settings) if s.required
+    )
+    return [
+        f"    IF {missing} THEN",
+        "        IF TG_OP = 'DELETE' THEN",
+        f"            PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
+        "        ELSIF TG_OP <> 'TRUNCATE' THEN",
+        f"            PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
+        "        END IF;",
+        "        IF TG_OP = 'TRUNCATE' OR FOUND THEN",
+        *("    " + line for line in checks),
+        "        END IF;",
+        "    END IF;",
+    ]
+
+
+def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
+    return [
+        f"'{operation}'",
+        "pg_catalog.now()",
+        USER_VAR,
+        *(_setting_var(i) for i in range(len(spec.session_settings))),
+    ]
+
+
+def _insert_into(spec: AuditSpec) -> str:
+    cols = ", ".join(quote(c) for c in spec.audit_column_names)
+    return f"INSERT INTO {qualify(*spec.qualified_audit_table)} ({cols})"
+
+
+def _truncate_branch(spec: AuditSpec) -> list[str]:
+    cols = ", ".join(quote(c) for c in spec.audit_column_names if c not in spec.column_names)
+    values = ", ".join(_meta_values(spec, "T"))
+    return [
+        "    IF TG_OP = 'TRUNCATE' THEN",
+        f"        INSERT INTO {qualify(*spec.qualified_audit_table)} ({cols})",
+        f"        VALUES ({values});",
+        "        RETURN NULL;",
+        "    END IF;",
+    ]
+
+
+def _row_image(prefix: str, spec: AuditSpec) -> str:
+    return "ROW(" + ", ".join(f"{prefix}.{quote(c)}" for c in spec.column_names) + ")"
+
+
+def _row_body(spec: AuditSpec) -> list[str]:
+    insert = _insert_into(spec)
+    lines: list[str] = []
+    for op, code, record in (
+        ("INSERT", "I", "NEW"),
+        ("UPDATE", "U", "NEW"),
+        ("DELETE", "D", "OLD"),
+    ):
+        values = [f"{record}.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
+        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
+        if op == "UPDATE" and spec.skip_unchanged:
+            # Binary image comparison: needs no equality operator (json has none) and
+            # no operator lookup through the search_path.
+            lines += [
+                f"        IF NOT pg_catalog.record_image_ne({_row_image('NEW', spec)}, "
+                f"{_row_image('OLD', spec)}) THEN",
+                "            RETURN NULL;",
+                "        END IF;",
+            ]
+        lines += [f"        {insert}", f"        VALUES ({', '.join(values)});"]
+    lines.append("    END IF;")
+    return lines
+
+
+def _statement_select(spec: AuditSpec, code: str, table: str) -> list[str]:
+    cols = [f"t.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
+    return [f"        SELECT {', '.join(cols)}", f"        FROM {quote(table)} AS t"]
+
+
+def _statement_body(spec: AuditSpec) -> list[str]:
+    insert = _insert_into(spec)
+    lines: list[str] = []
+    for op, code, table in (
+        ("INSERT", "I", NEW_TABLE),
+        ("UPDATE", "U", NEW_TABLE),
+        ("DELETE", "D", OLD_TABLE),
+    ):
+        lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
+        select = _statement_select(spec, code, table)
+        if op == "UPDATE" and spec.skip_unchanged:
+            # Pair old and new rows by primary key; a row whose key changed has no
+            # partner and is always recorded.
+            on = " AND ".join(f"o.{quote(c)} = t.{quote(c)}" for c in spec.primary_key)
+            select += [
+                f"        LEFT JOIN {quote(OLD_TABLE)} AS o ON {on}",
+                f"        WHERE o.{quote(spec.primary_key[0])} IS NULL",
+                f"           OR pg_catalog.record_image_ne({_row_image('t', spec)}, "
+                f"{_row_image('o', spec)})",
+            ]
+        lines += [f"        {insert}", *select]
+        lines[-1] += ";"
+    lines.append("    END IF;")
+    return lines
+
+
+def audit_function_body(spec: AuditSpec) -> str:
+    """The PL/pgSQL body (between the dollar quotes) of the audit trigger function.
+
+    Example::
+
+        spec_comment(spec) in audit_function_body(spec)  # True
+    """
+    lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
+    lines += ["DECLARE", *_declare(spec)]
+    lines.append("BEGIN")
+    lines += _read_settings(spec)
+    if spec.level == "statement":
+        lines += _statement_require_settings(spec)
+    else:
+        lines += _require_settings(spec, "    ")
+    if spec.record_truncate:
+        lines += _truncate_branch(spec)
+    lines += _row_body(spec) if spec.level == "row" else _statement_body(spec)
+    lines += ["    RETURN NULL;", "END;", ""]
+    return "\n".join(lines)
+
+
+def guard_function_body() -> str:
+    """The PL/pgSQL body of the append-only guard: refuse, naming table and operation.
+
+    Example::
+
+        "append-only" in guard_function_body()  # True
+    """
+    return "\n".join(
+        [
+            "",
+            "BEGIN",
+            "    RAISE EXCEPTION USING",
+            "        ERRCODE = 'insufficient_privilege',",
+            "        MESSAGE = pg_catalog.format("
+            "'audit table %I.%I is append-only: %s refused', "
+            "TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP),",
+            "        HINT = 'audit rows cannot be changed or removed (audit option "
+            "append_only); only the table owner can disable the guard trigger';",
+            "    RETURN NULL;",
+            "END;",
+            "",
+        ]
+    )
+
+
+__all__ = [
+    "NEW_TABLE",
+    "OLD_TABLE",
+    "SESSION_ROLE_SQL",
+    "audit_function_body",
+    "guard_function_body",
+]
