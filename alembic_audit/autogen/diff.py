@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ..core.spec import AuditSpec
 from ..reflection.inspector import FoundAudit
 from ..sql.function import audit_function
+from ..sql.marker import MARKER_FORMAT
 from ..sql.objects import spec_triggers
 
 
@@ -70,7 +71,14 @@ def differences(wanted: AuditSpec, found: FoundAudit) -> Diff:
             ]
         expected_function = audit_function(old)
         if function.source != expected_function.body:
-            diff.drift.append(f"function {name!r} body edited")
+            if (function.marker_format or MARKER_FORMAT) < MARKER_FORMAT:
+                # Kept with the drift: the op carries the old text for an exact downgrade.
+                diff.drift.append(
+                    f"function {name!r} made by an earlier alembic-audit release "
+                    f"(format {function.marker_format}, now {MARKER_FORMAT})"
+                )
+            else:
+                diff.drift.append(f"function {name!r} body edited")
         if function.header != expected_function.header:
             diff.drift.append(f"function {name!r} attributes changed")
     expected = {t.key: t for t in spec_triggers(old)}

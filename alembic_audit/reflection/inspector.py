@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from ..core.spec import AuditSpec
 from ..sql import catalog
 from ..sql.function import FunctionHeader
-from ..sql.marker import SPEC_MARKER, spec_from_function_body
+from ..sql.marker import SPEC_MARKER, read_marker, spec_from_function_body
 from ..sql.objects import spec_triggers
 from ..sql.quoting import qualify
 from ..sql.triggers import TriggerDefinition
@@ -91,6 +91,8 @@ class ReflectedFunction:
     sql: str
     #: The spec embedded in the body, ``None`` when the marker is gone.
     spec: AuditSpec | None
+    #: The format of the marker (see :data:`~alembic_audit.sql.marker.MARKER_FORMAT`).
+    marker_format: int | None = None
 
     @property
     def qualified_name(self) -> tuple[str, str]:
@@ -174,6 +176,7 @@ class PGAdvancedInspector:
             ),
         ).all()
         self.queries += 1
+        markers = [read_marker(r.prosrc) for r in rows]
         functions = [
             ReflectedFunction(
                 oid=int(r.oid),
@@ -187,9 +190,10 @@ class PGAdvancedInspector:
                     config=tuple(r.proconfig),
                 ),
                 sql=r.definition,
-                spec=spec_from_function_body(r.prosrc),
+                spec=marker.spec if marker is not None else None,
+                marker_format=marker.format if marker is not None else None,
             )
-            for r in rows
+            for r, marker in zip(rows, markers, strict=True)
         ]
         # Triggers named by the wanted specs and by the specs found in the bodies
         # (a guard trigger on an audit table calls a function of its own).

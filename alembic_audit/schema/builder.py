@@ -206,8 +206,10 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
 
 def _store(table: Table, spec: AuditSpec) -> None:
     table.info[SPEC] = spec
-    table.info[CREATE_DDL] = script(create_statements(spec))
-    table.info[DROP_DDL] = script(drop_statements(spec))
+    # Like the seed's, both scripts can run again: create on an installed table (it
+    # replaces), drop on nothing.
+    table.info[CREATE_DDL] = script(create_statements(spec, replace_triggers=True))
+    table.info[DROP_DDL] = script(drop_statements(spec, if_exists=True))
     table.info[AUDIT_TABLE].info[SPEC] = spec
 
 

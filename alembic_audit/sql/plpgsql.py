@@ -5,6 +5,12 @@ formatted in: the only literals are constants of our own (operation codes) and
 validated setting names.  Runtime facts (which table fired) come from
 ``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``, not from text baked into the body.
 
+The bodies contain no ``%`` and no ``:name``, so the scripts holding them run
+unchanged through ``text()``, ``exec_driver_sql()``, ``DDL()``, ``op.execute()`` and
+psql: messages are built with ``||`` and ``quote_ident`` instead of ``format()``, and
+the values read once per call live in one row variable of the audit table's own row
+type instead of ``%TYPE`` variables.
+
 Example::
 
     print(audit_function_body(spec))
@@ -15,14 +21,20 @@ from __future__ import annotations
 from ..core.constants import USER_COLUMN
 from ..core.spec import AuditSpec
 from .marker import spec_comment
-from .quoting import qualify, quote
+from .quoting import needs_unicode_escape, qualify, quote
 
 #: Transition table names used by statement-level triggers.
 NEW_TABLE = "audit_new"
 OLD_TABLE = "audit_old"
 
-#: PL/pgSQL variable holding the acting role, read once per call.
-USER_VAR = "audit_user"
+#: PL/pgSQL row variable of the audit table's row type: the acting role and the session
+#: settings, read once per call, are its fields.
+ROW_VAR = "audit_row"
+
+#: ``schema.table`` of the table that fired, quoted as ``format('%I.%I')`` would.
+_TABLE_NAME_SQL = (
+    "pg_catalog.quote_ident(TG_TABLE_SCHEMA) || '.' || pg_catalog.quote_ident(TG_TABLE_NAME)"
+)
 
 #: The role the writing session acts as.  Under SECURITY DEFINER, CURRENT_USER is the
 #: function's owner; the ``role`` setting still holds the SET ROLE role ('none' when no
@@ -34,20 +46,16 @@ SESSION_ROLE_SQL = (
 )
 
 
-def _setting_var(index: int) -> str:
-    return f"audit_setting_{index}"
+def _field(column: str) -> str:
+    return f"{ROW_VAR}.{quote(column)}"
 
 
 def _declare(spec: AuditSpec) -> list[str]:
-    # Typed as the audit column (%TYPE through the qualified audit table), not by the
-    # setting's type name: a bare type name is looked up through the pinned search_path,
-    # and pg_temp is searched for types, so a session could substitute a temporary
-    # domain whose CHECK runs its own code as the owner of a SECURITY DEFINER function.
-    table = qualify(*spec.qualified_audit_table)
-    return [
-        f"    {_setting_var(i)} {table}.{quote(s.column_name)}%TYPE;"
-        for i, s in enumerate(spec.session_settings)
-    ] + [f"    {USER_VAR} {table}.{quote(USER_COLUMN)}%TYPE;"]
+    # Typed by the qualified audit table (its row type), not by the settings' type names:
+    # a bare type name is looked up through the pinned search_path, and pg_temp is
+    # searched for types, so a session could substitute a temporary domain whose CHECK
+    # runs its own code as the owner of a SECURITY DEFINER function.
+    return [f"    {ROW_VAR} {qualify(*spec.qualified_audit_table)};"]
 
 
 def _user_sql(spec: AuditSpec) -> str:
@@ -57,12 +65,12 @@ def _user_sql(spec: AuditSpec) -> str:
 def _read_settings(spec: AuditSpec) -> list[str]:
     # Read once per call (per statement at statement level), then used as parameters of
     # the INSERT: no setting lookup per audit row.
-    lines = [f"    {USER_VAR} := {_user_sql(spec)};"]
-    for i, s in enumerate(spec.session_settings):
+    lines = [f"    {_field(USER_COLUMN)} := {_user_sql(spec)};"]
+    for s in spec.session_settings:
         # '' counts as unset: a pooled connection reports '' for a setting that an
         # earlier transaction set locally, not NULL.
         lines.append(
-            f"    {_setting_var(i)} := "
+            f"    {_field(s.column_name)} := "
             f"NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
         )
     return lines
@@ -70,15 +78,14 @@ def _read_settings(spec: AuditSpec) -> list[str]:
 
 def _require_settings(spec: AuditSpec, indent: str) -> list[str]:
     lines: list[str] = []
-    for i, s in enumerate(spec.session_settings):
+    for s in spec.session_settings:
         if s.required:
             lines += [
-                f"{indent}IF {_setting_var(i)} IS NULL THEN",
+                f"{indent}IF {_field(s.column_name)} IS NULL THEN",
                 f"{indent}    RAISE EXCEPTION USING",
                 f"{indent}        ERRCODE = 'not_null_violation',",
-                f"{indent}        MESSAGE = pg_catalog.format("
-                f"'required audit setting \"{s.setting_name}\" is not set for a change to %I.%I',"
-                " TG_TABLE_SCHEMA, TG_TABLE_NAME),",
+                f'{indent}        MESSAGE = \'required audit setting "{s.setting_name}" is not set '
+                f"for a change to ' || {_TABLE_NAME_SQL},",
                 f"{indent}        HINT = 'call set_session_vars(connection, {s.name}=...) in the "
                 "same transaction';",
                 f"{indent}END IF;",
@@ -98,7 +105,7 @@ def _statement_require_settings(spec: AuditSpec) -> list[str]:
     if not checks:
         return []
     missing = " OR ".join(
-        f"{_setting_var(i)} IS NULL" for i, s in enumerate(spec.session_settings) if s.required
+        f"{_field(s.column_name)} IS NULL" for s in spec.session_settings if s.required
     )
     return [
         f"    IF {missing} THEN",
@@ -118,8 +125,8 @@ def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
     return [
         f"'{operation}'",
         "pg_catalog.now()",
-        USER_VAR,
-        *(_setting_var(i) for i in range(len(spec.session_settings))),
+        _field(USER_COLUMN),
+        *(_field(s.column_name) for s in spec.session_settings),
     ]
 
 
@@ -146,31 +153,45 @@ def _row_image(prefix: str, spec: AuditSpec) -> str:
 
 def _row_body(spec: AuditSpec) -> list[str]:
     insert = _insert_into(spec)
+    # PL/pgSQL cannot read a field spelled U&"..." (a name holding ':' or '%') as
+    # NEW.<field>: such tables read their records through a subquery, in plain SQL.
+    through_sql = any(needs_unicode_escape(c) for c in spec.column_names)
     lines: list[str] = []
     for op, code, record in (
         ("INSERT", "I", "NEW"),
         ("UPDATE", "U", "NEW"),
         ("DELETE", "D", "OLD"),
     ):
-        values = [f"{record}.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
         lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
         if op == "UPDATE" and spec.skip_unchanged:
             # Binary image comparison: needs no equality operator (json has none) and
             # no operator lookup through the search_path.
-            lines += [
-                f"        IF NOT pg_catalog.record_image_ne({_row_image('NEW', spec)}, "
-                f"{_row_image('OLD', spec)}) THEN",
-                "            RETURN NULL;",
-                "        END IF;",
-            ]
-        lines += [f"        {insert}", f"        VALUES ({', '.join(values)});"]
+            if through_sql:
+                lines += [
+                    "        IF NOT EXISTS (SELECT FROM (SELECT NEW.*) AS n, (SELECT OLD.*) AS o",
+                    f"            WHERE pg_catalog.record_image_ne({_row_image('n', spec)}, "
+                    f"{_row_image('o', spec)})) THEN",
+                ]
+            else:
+                lines.append(
+                    f"        IF NOT pg_catalog.record_image_ne({_row_image('NEW', spec)}, "
+                    f"{_row_image('OLD', spec)}) THEN"
+                )
+            lines += ["            RETURN NULL;", "        END IF;"]
+        if through_sql:
+            lines += [f"        {insert}", *_select_from(spec, code, f"(SELECT {record}.*)")]
+            lines[-1] += ";"
+        else:
+            values = [f"{record}.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
+            lines += [f"        {insert}", f"        VALUES ({', '.join(values)});"]
     lines.append("    END IF;")
     return lines
 
 
-def _statement_select(spec: AuditSpec, code: str, table: str) -> list[str]:
+def _select_from(spec: AuditSpec, code: str, source: str) -> list[str]:
+    """``SELECT`` of an audit row per row of ``source`` (aliased ``t``)."""
     cols = [f"t.{quote(c)}" for c in spec.column_names] + _meta_values(spec, code)
-    return [f"        SELECT {', '.join(cols)}", f"        FROM {quote(table)} AS t"]
+    return [f"        SELECT {', '.join(cols)}", f"        FROM {source} AS t"]
 
 
 def _statement_body(spec: AuditSpec) -> list[str]:
@@ -182,7 +203,7 @@ def _statement_body(spec: AuditSpec) -> list[str]:
         ("DELETE", "D", OLD_TABLE),
     ):
         lines.append(f"    {'IF' if op == 'INSERT' else 'ELSIF'} TG_OP = '{op}' THEN")
-        select = _statement_select(spec, code, table)
+        select = _select_from(spec, code, quote(table))
         if op == "UPDATE" and spec.skip_unchanged:
             # Pair old and new rows by primary key; a row whose key changed has no
             # partner and is always recorded.
@@ -234,9 +255,8 @@ def guard_function_body() -> str:
             "BEGIN",
             "    RAISE EXCEPTION USING",
             "        ERRCODE = 'insufficient_privilege',",
-            "        MESSAGE = pg_catalog.format("
-            "'audit table %I.%I is append-only: %s refused', "
-            "TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_OP),",
+            f"        MESSAGE = 'audit table ' || {_TABLE_NAME_SQL} || ' is append-only: ' "
+            "|| TG_OP || ' refused',",
             "        HINT = 'audit rows cannot be changed or removed (audit option "
             "append_only); only the table owner can disable the guard trigger';",
             "    RETURN NULL;",

@@ -1,7 +1,10 @@
 """Identifiers through SQLAlchemy's PostgreSQL identifier preparer, always quoted.
 
 Mixed case, reserved words, spaces, quotes, ``%``, ``:`` and ``$`` inside names
-are all safe.
+are all safe, and so is every path a user may run our SQL through: a name holding
+``:`` or ``%`` is written with PostgreSQL's Unicode escapes (``U&"a\\003Ab"`` is
+``"a:b"``), so that ``text()`` sees no bind parameter and ``exec_driver_sql()`` or
+``DDL()`` no format character.
 
 Example::
 
@@ -29,8 +32,26 @@ def quote(name: str) -> str:
     Example::
 
         quote("Order")  # '"Order"'
+        quote("a:b")  # 'U&"a\\003Ab"'
     """
-    return str(_PREPARER.quote_identifier(name))
+    quoted = str(_PREPARER.quote_identifier(name))
+    if not needs_unicode_escape(name):
+        return quoted
+    escaped = quoted.replace("\\", "\\\\").replace(":", "\\003A").replace("%", "\\0025")
+    return "U&" + escaped
+
+
+def needs_unicode_escape(name: str) -> bool:
+    """Whether :func:`quote` writes ``name`` as ``U&"..."``.
+
+    PL/pgSQL reads ``NEW."a:b"`` but not ``NEW.U&"a\\003Ab"``: record fields with
+    such names are read through a subquery instead.
+
+    Example::
+
+        needs_unicode_escape("a:b"), needs_unicode_escape("ab")  # (True, False)
+    """
+    return ":" in name or "%" in name
 
 
 def qualify(schema: str, name: str) -> str:
@@ -57,4 +78,4 @@ def dollar_quote(body: str) -> str:
     return f"{tag}{body}{tag}"
 
 
-__all__ = ["dollar_quote", "qualify", "quote"]
+__all__ = ["dollar_quote", "needs_unicode_escape", "qualify", "quote"]
