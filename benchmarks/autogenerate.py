@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ import alembic_audit
 from alembic_audit.sql.function import audit_function
 from alembic_audit.sql.quoting import quote
 from alembic_audit.sql.triggers import audit_triggers
+from alembic_audit.testing import scratch_database
 
 DB_NAME = "alembic_audit_bench_autogen"
 DEFAULT_PLUGINS = ["alembic.autogenerate.*"]
@@ -54,20 +55,11 @@ WITH_PLUGIN = ["alembic.autogenerate.*", "alembic_audit"]
 # -- the database ---------------------------------------------------------------------
 
 
-@contextmanager
-def fresh_database(server: URL) -> Iterator[URL]:
-    admin = sa.create_engine(
-        server.set(drivername="postgresql+psycopg2"), isolation_level="AUTOCOMMIT"
+def fresh_database(server: URL) -> AbstractContextManager[URL]:
+    """The benchmark's database (``DB_NAME``) on ``server``: new, dropped afterwards."""
+    return scratch_database(
+        server.set(drivername="postgresql+psycopg2"), DB_NAME, replace=True, template=None
     )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{DB_NAME}"')
-    try:
-        yield server.set(database=DB_NAME)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        admin.dispose()
 
 
 def models(n: int, options: dict[str, Any]) -> sa.MetaData:

@@ -34,7 +34,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from writes import COLUMNS, DEFAULT_URL, META, bench_table, scratch_database, setup  # noqa: E402
+from writes import COLUMNS, DEFAULT_URL, META, bench_database, bench_table, setup  # noqa: E402
 
 import alembic_audit  # noqa: E402
 
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
-    with scratch_database(args, DATABASE) as (url, version):
+    with bench_database(args, DATABASE) as (url, version):
         per_txn = run(url, args)
     print(
         f"PostgreSQL {version}; one-row {args.workload} transactions "

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -52,6 +51,7 @@ import sqlalchemy as sa  # noqa: E402
 import alembic_audit  # noqa: E402
 from alembic_audit.sql.objects import drop_statements  # noqa: E402
 from alembic_audit.sql.quoting import quote  # noqa: E402
+from alembic_audit.testing import postgresql_server, scratch_database  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE = "alembic_audit_bench"
@@ -355,44 +355,36 @@ def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...], s
     return "\n".join(lines)
 
 
-@contextmanager
-def server(args: argparse.Namespace) -> Iterator[str]:
-    """URL of the maintenance database: the given server, else an embedded one."""
-    if not args.embedded:
-        try:
-            psycopg.connect(args.url, connect_timeout=3).close()
-        except psycopg.OperationalError:
-            if args.url_given:
-                raise
-            print(f"no server at {args.url}; starting an embedded one", file=sys.stderr)
-        else:
-            yield args.url
-            return
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="alembic-audit-bench-") as datadir:
-        pg = pgserver.get_server(datadir, cleanup_mode="stop")
-        try:
-            yield pg.get_uri()
-        finally:
-            pg.cleanup()
+def server_given(args: argparse.Namespace) -> str | None:
+    """The server to use: ``--url`` (or the default one, if it answers), else ``None``
+    for an embedded one (``--embedded``, or no server at the default URL)."""
+    if args.embedded:
+        return None
+    try:
+        psycopg.connect(args.url, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        if args.url_given:
+            raise
+        print(f"no server at {args.url}; starting an embedded one", file=sys.stderr)
+        return None
+    return str(args.url)
 
 
 @contextmanager
-def scratch_database(args: argparse.Namespace, name: str) -> Iterator[tuple[str, str]]:
-    """A new database ``name`` on the benchmark server (see :func:`server`), dropped
-    afterwards: its URL and the server's version."""
-    with server(args) as maintenance:
-        with psycopg.connect(maintenance, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {name}")
-            row = admin.execute("SHOW server_version").fetchone()
-        try:
-            url = sa.make_url(maintenance).set(database=name).render_as_string(False)
-            yield str(url), str(row[0]) if row else "?"
-        finally:
-            with psycopg.connect(maintenance, autocommit=True) as admin:
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def bench_database(args: argparse.Namespace, name: str) -> Iterator[tuple[str, str]]:
+    """A new database ``name`` on the benchmark server (see :func:`server_given`),
+    dropped afterwards: its URL and the server's version."""
+    with postgresql_server(server_given(args)) as server:
+        psycopg_server = server.set(drivername="postgresql+psycopg")
+        with scratch_database(psycopg_server, name, replace=True, template=None) as url:
+            with psycopg.connect(libpq_url(url)) as conn:
+                row = conn.execute("SHOW server_version").fetchone()
+            yield libpq_url(url), str(row[0]) if row else "?"
+
+
+def libpq_url(url: sa.URL) -> str:
+    """``url`` as psycopg.connect wants it: no driver, the password written out."""
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -415,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
-    with scratch_database(args, DATABASE) as (url, version):
+    with bench_database(args, DATABASE) as (url, version):
         times = run(url, args)
     designs = DESIGNS + (PEERS if args.peers else ())
     print(

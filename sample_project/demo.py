@@ -22,7 +22,6 @@ import contextlib
 import io
 import logging
 import sys
-import tempfile
 import time
 import traceback
 import uuid
@@ -45,6 +44,7 @@ sys.path.insert(0, str(HERE))
 from shop.models import Customer, Order, Product, Stock, metadata, order_line  # noqa: E402
 
 import alembic_audit  # noqa: E402
+from alembic_audit.testing import postgresql_server, scratch_database  # noqa: E402
 
 #: The functions the head revision must have installed, by (schema, name).
 AUDIT_FUNCTIONS = {
@@ -326,44 +326,22 @@ def run(url: URL | str, out: Callable[[str], None] = print) -> bool:
     return True
 
 
-@contextlib.contextmanager
-def scratch_database(server: URL) -> Iterator[URL]:
-    """A new empty database on ``server``'s server, dropped afterwards."""
-    name = f"shop_demo_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    preparer = admin.dialect.identifier_preparer
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {preparer.quote(name)}")
-    try:
-        yield server.set(database=name)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {preparer.quote(name)} WITH (FORCE)")
-        admin.dispose()
-
-
 def main(argv: list[str]) -> int:
     if len(argv) > 2:
         print(__doc__)
         return 2
-    if len(argv) == 2:
-        server = make_url(argv[1])
-        if server.drivername == "postgresql":
-            server = server.set(drivername="postgresql+psycopg")
-        print(f"PostgreSQL: {server.render_as_string(hide_password=True)} (scratch database)")
+    given = make_url(argv[1]) if len(argv) == 2 else None
+    # The URL's driver if it names one, else psycopg (what `nox -s demo` installs).
+    driver = given.drivername if given and given.drivername != "postgresql" else None
+    t0 = time.perf_counter()
+    with postgresql_server(given) as maintenance:
+        server = maintenance.set(drivername=driver or "postgresql+psycopg")
+        if given:
+            print(f"PostgreSQL: {server.render_as_string(hide_password=True)} (scratch database)")
+        else:
+            print(f"PostgreSQL: embedded (pgserver), started in {time.perf_counter() - t0:.1f} s")
         with scratch_database(server) as url:
             return 0 if run(url) else 1
-    import pgserver  # only needed without a URL
-
-    with tempfile.TemporaryDirectory() as datadir:
-        t0 = time.perf_counter()
-        server = pgserver.get_server(datadir, cleanup_mode="stop")
-        try:
-            print(f"PostgreSQL: embedded (pgserver), started in {time.perf_counter() - t0:.1f} s")
-            url = make_url(server.get_uri()).set(drivername="postgresql+psycopg")
-            return 0 if run(url) else 1
-        finally:
-            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from alembic_audit import grant_audit_access, install_audit_triggers, set_sessio
 if TYPE_CHECKING:
     from tests.fixtures.roles import Roles
 
-pytest_plugins = ["tests.fixtures.roles"]  # the "roles" fixture
 
 AUDIT_COLS = (
     "(id integer, name varchar, audit_operation varchar(1), "

@@ -22,7 +22,7 @@ import alembic_audit
 from alembic_audit import get_audit_spec, spec_from_table
 from alembic_audit.schema.builder import refresh_spec
 
-from .catalog import triggers
+from .fixtures.catalog import triggers
 
 LEVELS = ("row", "statement")
 _counter = itertools.count()

@@ -36,7 +36,7 @@ from sqlalchemy.engine import URL, Engine
 
 import alembic_audit
 
-from . import catalog
+from .fixtures import catalog
 from .fixtures.db import with_driver
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_project"

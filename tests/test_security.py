@@ -23,12 +23,11 @@ from alembic_audit import (
     uninstall_audit_triggers,
 )
 from alembic_audit.sql.objects import drop_statements
-from tests.catalog import triggers
+from tests.fixtures.catalog import triggers
 
 if TYPE_CHECKING:
     from tests.fixtures.roles import Roles
 
-pytest_plugins = ["tests.fixtures.roles"]  # the "roles" fixture
 
 LEVELS = ("row", "statement")
 

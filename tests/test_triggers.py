@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 import alembic_audit
 from alembic_audit import get_audit_spec, install_audit_triggers, uninstall_audit_triggers
 
-from .catalog import audit_functions, rows, triggers
+from .fixtures.catalog import audit_functions, rows, triggers
 
 
 def make_model(level: str = "statement", **extra: object) -> tuple[sa.MetaData, sa.Table, sa.Table]:

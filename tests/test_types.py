@@ -20,7 +20,7 @@ import alembic_audit
 from alembic_audit.core.constants import AUDIT_TABLE
 from alembic_audit.types import MirroredEnum
 from tests.fixtures.alembic_project import AlembicProject
-from tests.test_autogenerate import assert_clean, autogen, item, models, upgrade_part
+from tests.fixtures.autogen import assert_clean, autogen, item, models, upgrade_part
 
 
 class Size(enum.Enum):

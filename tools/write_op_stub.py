@@ -2,7 +2,7 @@
 
 Generated from the operations registered by :mod:`alembic_audit.migration.ops` (their
 classmethods' signatures and docstrings), the way Alembic generates its ``op.pyi``,
-so no parameter list is copied by hand.  ``tests/test_op_stub.py`` fails when the
+so no parameter list is copied by hand.  ``tests/test_layout.py`` fails when the
 checked-in stub differs from what this writes.
 
 Usage::
@@ -106,12 +106,25 @@ def render_stub() -> str:
         "# do not edit; run `python tools/write_op_stub.py` after changing an operation.",
         "",
     ]
-    order = sorted(imports, key=lambda m: (m.startswith("alembic_audit"), m))
-    for module in order:
-        header.append(f"from {module} import {', '.join(sorted(imports[module]))}")
+    # Grouped and spaced as ruff (isort, format) leaves them: the file is linted.
+    groups: dict[int, list[str]] = {}
+    for module in sorted(imports):
+        group = _import_group(module)
+        line = f"from {module} import {', '.join(sorted(imports[module]))}"
+        groups.setdefault(group, []).append(line)
+    for group in sorted(groups):
+        header += [*groups[group], ""]
     all_names = ",\n".join(f'    "{n}"' for n in ops.OPERATIONS)
-    header += ["", f"__all__ = [\n{all_names},\n]", "", ""]
-    return "\n".join(header) + "\n\n".join(functions)
+    header += [f"__all__ = [\n{all_names},\n]", "", ""]
+    return "\n".join(header) + "\n".join(functions)
+
+
+def _import_group(module: str) -> int:
+    """0 for the standard library, 1 for other packages, 2 for ours (isort's sections)."""
+    top = module.split(".")[0]
+    if top == "alembic_audit":
+        return 2
+    return 0 if top in sys.stdlib_module_names else 1
 
 
 def main() -> None:
