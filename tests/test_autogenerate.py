@@ -50,7 +50,7 @@ def snapshot(project: AlembicProject) -> tuple[object, object]:
 
 def calls(source: str) -> list[str]:
     """The op.* calls of a migration section, in order, with their first argument."""
-    found = re.findall(r"op\.(\w+)\(\s*'?\"?([^'\",)]*)", source)
+    found = re.findall(r"op\.(\w+)\(\s*(?:op\.f\()?'?\"?([^'\",)]*)", source)
     return [c for c in found if c[0] != "f"]
 
 
@@ -67,11 +67,17 @@ def test_new_audited_table_then_nothing(alembic_project: AlembicProject) -> None
     assert up == [
         ("create_table", "item"),
         ("create_table", "item_audit"),
+        ("create_index", "item_audit_row_idx"),
+        ("create_index", "item_audit_time_idx"),
+        ("create_index", "item_audit_transaction_idx"),
         ("create_audit_trigger", "item"),
     ]
     assert "info=" not in source
     assert calls(downgrade_part(source)) == [
         ("drop_audit_trigger", "item"),
+        ("drop_index", "item_audit_transaction_idx"),
+        ("drop_index", "item_audit_time_idx"),
+        ("drop_index", "item_audit_row_idx"),
         ("drop_table", "item_audit"),
         ("drop_table", "item"),
     ]
@@ -102,8 +108,13 @@ def test_audit_turned_on_for_existing_table(alembic_project: AlembicProject) -> 
     source = autogen(alembic_project, "r2")
     assert calls(upgrade_part(source)) == [
         ("create_table", "item_audit"),
+        ("create_index", "item_audit_row_idx"),
+        ("create_index", "item_audit_time_idx"),
+        ("create_index", "item_audit_transaction_idx"),
         ("create_audit_trigger", "item"),
     ]
+    # The table exists: its rows are recorded as its baseline.
+    assert "snapshot=True" in upgrade_part(source)
     alembic_project.upgrade()
     assert_clean(alembic_project)
 
@@ -238,13 +249,28 @@ def test_naming_convention_change_renames(alembic_project: AlembicProject) -> No
     )
     alembic_project.write_models(models(item(), naming=naming))
     source = autogen(alembic_project, "r2")
+    index_renames = [
+        ("drop_index", "item_audit_row_idx"),
+        ("drop_index", "item_audit_time_idx"),
+        ("drop_index", "item_audit_transaction_idx"),
+        ("create_index", "item_history_row_idx"),
+        ("create_index", "item_history_time_idx"),
+        ("create_index", "item_history_transaction_idx"),
+    ]
     assert calls(upgrade_part(source)) == [
         ("drop_audit_trigger", "item"),
         ("rename_table", "item_audit"),
+        *index_renames,
         ("create_audit_trigger", "item"),
     ]
     assert calls(downgrade_part(source)) == [
         ("drop_audit_trigger", "item"),
+        ("drop_index", "item_history_transaction_idx"),
+        ("drop_index", "item_history_time_idx"),
+        ("drop_index", "item_history_row_idx"),
+        ("create_index", "item_audit_transaction_idx"),
+        ("create_index", "item_audit_time_idx"),
+        ("create_index", "item_audit_row_idx"),
         ("rename_table", "item_history"),
         ("create_audit_trigger", "item"),
     ]

@@ -46,12 +46,25 @@ def test_audit_table_shape():
         "id",
         "name",
         "price",
+        "audit_id",
         "audit_operation",
         "audit_operation_timestamp",
         "audit_current_user",
+        "audit_transaction_id",
+        "audit_change_timestamp",
         "audit_username",
         "audit_request_id",
     ]
+    assert audit.c.audit_id.identity is not None and not audit.c.audit_id.nullable
+    assert audit.c.audit_transaction_id.nullable and audit.c.audit_change_timestamp.nullable
+    assert {
+        i.name: ([c.name for c in i.columns], i.dialect_options["postgresql"]["using"])
+        for i in audit.indexes
+    } == {
+        "item_audit_row_idx": (["id", "audit_id"], "btree"),
+        "item_audit_time_idx": (["audit_change_timestamp"], "brin"),
+        "item_audit_transaction_idx": (["audit_transaction_id"], "btree"),
+    }
     for name in ("id", "name", "price"):
         col = audit.c[name]
         assert type(col.type) is type(item.c[name].type)
@@ -62,7 +75,6 @@ def test_audit_table_shape():
     assert not audit.c.audit_operation.nullable
     assert audit.c.audit_username.nullable  # settings stay nullable in the audit table
     assert not audit.constraints - {audit.primary_key} and not audit.primary_key.columns
-    assert not audit.indexes
 
 
 def test_seed_info_keys_and_spec():

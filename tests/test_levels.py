@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 import alembic_audit
 from alembic_audit import get_audit_spec, spec_from_table
+from alembic_audit.core.constants import CHANGE_TIMESTAMP_COLUMN, ID_COLUMN, TRANSACTION_COLUMN
 from alembic_audit.schema.builder import refresh_spec
 
 from .fixtures.catalog import triggers
@@ -79,10 +80,18 @@ class Pair:
             conn.exec_driver_sql(template.format(t=f'"{self.tables[level].name}"'))
 
     def audit_rows(self, conn: Connection | None = None) -> dict[str, list[tuple[Any, ...]]]:
+        """Each level's audit rows, without what differs between two tables by nature
+        (``audit_id``, numbered per table; the change time, read by each trigger), and
+        with the transaction id last (so the positions of the other columns hold)."""
         result = {}
         for level in LEVELS:
             audit = self.audit(level)
-            stmt = sa.select(*audit.c)
+            same = [
+                c
+                for c in audit.c
+                if c.name not in (ID_COLUMN, CHANGE_TIMESTAMP_COLUMN, TRANSACTION_COLUMN)
+            ]
+            stmt = sa.select(*same, audit.c[TRANSACTION_COLUMN])
             if conn is None:
                 with self.engine.connect() as c:
                     found = c.execute(stmt).all()
@@ -92,10 +101,25 @@ class Pair:
         return result
 
     def assert_same(self, expected_count: int) -> list[tuple[Any, ...]]:
-        """Both audit tables hold the same rows (and this many); return them."""
+        """Both audit tables hold the same rows (and this many); return them.
+
+        Both also number every row and record its change time, the numbers following
+        the order of the writes.
+        """
         found = self.audit_rows()
         assert found["row"] == found["statement"]
         assert len(found["row"]) == expected_count
+        for level in LEVELS:
+            audit = self.audit(level)
+            with self.engine.connect() as conn:
+                numbered = conn.execute(
+                    sa.select(audit.c[ID_COLUMN], audit.c[CHANGE_TIMESTAMP_COLUMN]).order_by(
+                        audit.c[ID_COLUMN]
+                    )
+                ).all()
+            ids, times = [r[0] for r in numbered], [r[1] for r in numbered]
+            assert len(set(ids)) == expected_count and None not in times
+            assert list(times) == sorted(times)  # numbered in the order of the changes
         return found["row"]
 
 
@@ -230,7 +254,8 @@ def test_excluded_columns(pair: Callable[..., Pair], skip_unchanged: bool) -> No
         p.run(conn, lambda t: t.update().where(t.c.id == 1).values(name="one"))
         p.run(conn, lambda t: t.delete().where(t.c.id == 2))
     rows = p.assert_same(3 + (1 if skip_unchanged else 4) + 1)
-    assert all(len(r) == 6 for r in rows)  # id, name, ODD, operation, timestamp, user
+    # id, name, ODD, operation, timestamp, user, transaction id
+    assert all(len(r) == 7 for r in rows)
 
 
 def _deferrable_key_columns() -> list[sa.Column[Any] | sa.PrimaryKeyConstraint]:

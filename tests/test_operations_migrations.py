@@ -351,9 +351,12 @@ def test_hand_written_enable_on_existing_table(
     assert audit_columns == [
         "id",
         "name",
+        "audit_id",
         "audit_operation",
         "audit_operation_timestamp",
         "audit_current_user",
+        "audit_transaction_id",
+        "audit_change_timestamp",
         "audit_username",
     ]
 

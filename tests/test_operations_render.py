@@ -62,6 +62,8 @@ def _fields(indent: str, level: str = "statement", skip_unchanged: bool = False)
             lines += [f"{key}=[", '    ("username", "VARCHAR(50)", True),', "],"]
         elif key == "primary_key":
             lines.append(f'{key}=["id"],')
+        elif key == "indexes":
+            lines.append(f'{key}=["row", "time", "transaction"],')
         elif isinstance(value, str):
             lines.append(f'{key}="{value}",')
         else:

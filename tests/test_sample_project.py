@@ -101,9 +101,10 @@ def functions_and_triggers(bind: Engine) -> dict[str, Any]:
 
 def test_history_is_the_documented_lifecycle() -> None:
     """The checked-in history: schemas, create, add a column, add a setting, hand-written
-    create_audit_trigger, auditing turned off (history kept)."""
+    create_audit_trigger, auditing turned off (history kept), all written with release
+    0.1.0 and replayed unchanged; then this release's audit rows (0006)."""
     versions = SAMPLE / "migrations" / "versions"
-    assert [r for r, _ in revisions()] == ["0000", "0001", "0002", "0003", "0004", "0005"]
+    assert [r for r, _ in revisions()] == ["0000", "0001", "0002", "0003", "0004", "0005", "0006"]
     text = {p.name[:4]: p.read_text() for p in versions.glob("*.py")}
     assert "op.create_audit_trigger(" in text["0001"]
     assert "op.add_column('customer_audit', sa.Column('phone'" in text["0002"]
@@ -112,6 +113,10 @@ def test_history_is_the_documented_lifecycle() -> None:
     assert "columns=" not in text["0004"]  # hand-written: no column list repeated
     assert "op.drop_audit_trigger(" in text["0005"]
     assert "drop_table" not in text["0005"]  # turning auditing off keeps the history
+    # 0001-0005 carry the first release's fields only; this release's 0006 upgrades them.
+    assert '"identity"' not in text["0003"] and '"identity": True' in text["0006"]
+    assert "op.add_column('customer_audit', sa.Column('audit_id'" in text["0006"]
+    assert text["0006"].count("op.replace_audit_trigger(") == 8  # 4 up, 4 down
 
 
 def test_every_downgrade_restores_functions_and_triggers(alembic_engine: Engine) -> None:
@@ -155,6 +160,7 @@ def test_turning_auditing_off_keeps_the_history(alembic_engine: Engine) -> None:
         for r in rows
     ] == [("I", 3, "alice", request)]
     # ... and autogenerate at head proposes nothing, in particular no drop of that table.
+    command.upgrade(config, "head")
     command.check(config)
 
 
@@ -215,7 +221,8 @@ def test_check_at_head_sees_models_that_differ(alembic_engine: Engine, database_
     )
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Detected added audit trigger on 'public.cart_item'" in result.stderr
-    assert "New upgrade operations detected: [('add_audit_trigger'" in result.stderr
+    assert "New upgrade operations detected: [" in result.stderr
+    assert "('add_audit_trigger', AuditSpec(table_name='cart_item'" in result.stderr
 
 
 def test_history_is_what_autogenerate_writes_today(database_url: URL, tmp_path: Path) -> None:

@@ -29,7 +29,12 @@ from alembic.util import PriorityDispatchResult
 from sqlalchemy import Table
 
 from ..core.constants import IS_AUDIT_TABLE, IS_AUDITED
-from ..core.options import drop_history_requested, history_table, is_enabled
+from ..core.options import (
+    drop_history_requested,
+    history_table,
+    is_enabled,
+    snapshot_requested,
+)
 from ..core.spec import AuditSpec
 from ..migration.ops import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
 from ..reflection.inspector import FoundAudit, PGAdvancedInspector
@@ -103,10 +108,17 @@ def compare_audit(
         label = ".".join(key)
         maybe = found_by_table.get(key)
         if key in wanted:
-            spec = wanted[key][1]
+            table, spec = wanted[key]
             if maybe is None or maybe.function is None:
-                last.append(CreateAuditTrigger(spec))
-                log.info("Detected added audit trigger on %r", label)
+                # A table that already holds rows gets their baseline ('S' rows) when its
+                # auditing begins; a table created by this migration holds none.
+                snapshot = snapshot_requested(table) and scope.table_exists(key)
+                last.append(CreateAuditTrigger(spec, snapshot=snapshot))
+                log.info(
+                    "Detected added audit trigger on %r%s",
+                    label,
+                    "; its rows are recorded as snapshot ('S') rows" if snapshot else "",
+                )
                 continue
             found = maybe
             diff = differences(spec, found)

@@ -45,14 +45,24 @@ def keep_history(
 ) -> None:
     """Strip ``audit.*`` info, keep history: no drop of an audit table or its columns.
 
-    ``keep_drops`` are audit tables whose drop was asked for (``drop_history``).
+    ``keep_drops`` are audit tables whose drop was asked for (``drop_history``).  The
+    indexes of a kept audit table stay too: its history is still read.
 
     Example::
 
         keep_history(upgrade_ops, scope, {("public", "item_audit")}, keep_drops=set())
     """
+    kept_tables = {
+        _table_key(op, scope)
+        for op in upgrade_ops.ops
+        if isinstance(op, ops.DropTableOp)
+        and (_table_key(op, scope) in audit_tables or _is_audit_shaped(op))
+        and _table_key(op, scope) not in keep_drops
+    }
     kept: list[ops.MigrateOperation] = []
     for op in upgrade_ops.ops:
+        if isinstance(op, ops.DropIndexOp) and _table_key(op, scope) in kept_tables:
+            continue
         if isinstance(op, ops.CreateTableOp) and op.info:
             # Alembic renders info= into create_table; ours holds Column and Table
             # objects (a NameError in the migration) and means nothing to a migration.
@@ -62,10 +72,14 @@ def keep_history(
             if (key in audit_tables or _is_audit_shaped(op)) and key not in keep_drops:
                 log.info("Kept audit table %r and its rows (no drop_table)", ".".join(key))
                 continue
-        elif isinstance(op, ops.ModifyTableOps) and _table_key(op, scope) in audit_tables:
+        elif isinstance(op, ops.ModifyTableOps) and _table_key(op, scope) in (
+            audit_tables | kept_tables
+        ):
             key = _table_key(op, scope)
             inner = []
             for sub in op.ops:
+                if isinstance(sub, ops.DropIndexOp) and key in kept_tables:
+                    continue
                 if isinstance(sub, ops.DropColumnOp):
                     log.info(
                         "Kept column %r of audit table %r (old rows keep their values)",
@@ -115,14 +129,11 @@ def rename_audit_table(
         rename_audit_table(autogen_context, upgrade_ops, scope, old_spec, new_spec, tables)
     """
     old_key, new_key = old.qualified_audit_table, new.qualified_audit_table
-    positions = [
-        i
-        for i, op in enumerate(upgrade_ops.ops)
-        if isinstance(op, ops.CreateTableOp) and _table_key(op, scope) == new_key
-    ]
-    if not positions:
+    if not any(
+        isinstance(op, ops.CreateTableOp) and _table_key(op, scope) == new_key
+        for op in upgrade_ops.ops
+    ):
         return
-    index = positions[0]
     schema_arg = scope.schema_arg(old_key[0])
     replacement: list[ops.MigrateOperation] = [
         RenameAuditTable(old_key[1], new_key[1], schema=schema_arg)
@@ -147,6 +158,22 @@ def rename_audit_table(
                 sub.table_name = new_key[1]
         if not modify.is_empty():
             replacement.append(modify)
+    # Alembic wrote the new table's indexes as create_index ops next to its create_table;
+    # the comparison above already holds them, against the renamed table's own.
+    for op in upgrade_ops.ops:
+        if isinstance(op, ops.ModifyTableOps) and _table_key(op, scope) == new_key:
+            op.ops = [o for o in op.ops if not isinstance(o, ops.CreateIndexOp)]
+    upgrade_ops.ops = [
+        op
+        for op in upgrade_ops.ops
+        if not (isinstance(op, ops.CreateIndexOp) and _table_key(op, scope) == new_key)
+        and not (isinstance(op, ops.ModifyTableOps) and op.is_empty())
+    ]
+    index = next(
+        i
+        for i, op in enumerate(upgrade_ops.ops)
+        if isinstance(op, ops.CreateTableOp) and _table_key(op, scope) == new_key
+    )
     upgrade_ops.ops[index : index + 1] = replacement
 
 

@@ -148,6 +148,8 @@ def _render_create(autogen_context: AutogenContext, op: CreateAuditTrigger) -> s
     args = _create_args(op.spec)
     if op.create_audit_table:
         args.append(("create_audit_table", True))
+    if op.snapshot:
+        args.append(("snapshot", True))
     return _call(autogen_context, "create_audit_trigger", args)
 
 

@@ -8,36 +8,40 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from sqlalchemy import DateTime, String
-from sqlalchemy.types import TypeEngine
+from typing import Literal
 
 Level = Literal["row", "statement"]
 LEVELS: tuple[Level, ...] = ("row", "statement")
 
-#: Columns every audit table has, after the copies of the audited columns.
+#: Columns every audit table has, after the copies of the audited columns (the seed's).
 OPERATION_COLUMN = "audit_operation"
 TIMESTAMP_COLUMN = "audit_operation_timestamp"
 USER_COLUMN = "audit_current_user"
 META_COLUMNS: tuple[str, ...] = (OPERATION_COLUMN, TIMESTAMP_COLUMN, USER_COLUMN)
 
+#: Columns an audit table has by default, each switchable per table (options
+#: ``identity``, ``transaction_id``, ``change_timestamp``).
+ID_COLUMN = "audit_id"
+TRANSACTION_COLUMN = "audit_transaction_id"
+CHANGE_TIMESTAMP_COLUMN = "audit_change_timestamp"
 
-def meta_column_types() -> dict[str, TypeEngine[Any]]:
-    """Types of the audit table's own columns, in table order (all NOT NULL).
+#: Every name an audit table may use for a column of its own: refused as a column
+#: name of an audited table, whichever options are on.
+RESERVED_COLUMNS: tuple[str, ...] = (
+    *META_COLUMNS,
+    ID_COLUMN,
+    TRANSACTION_COLUMN,
+    CHANGE_TIMESTAMP_COLUMN,
+)
 
-    The builder declares them on the audit ``Table``; the op creating an audit table
-    writes the same types, so autogenerate sees no difference between the two.
+#: Operation codes: INSERT, UPDATE, DELETE, TRUNCATE, and the snapshot of a row that
+#: existed when auditing began (a baseline row).
+OPERATIONS: tuple[str, ...] = ("I", "U", "D", "T", "S")
 
-    Example::
-
-        meta_column_types()["audit_operation"]  # String(length=1)
-    """
-    return {
-        OPERATION_COLUMN: String(1),
-        TIMESTAMP_COLUMN: DateTime(timezone=True),
-        USER_COLUMN: String(),
-    }
+#: Index kinds on an audit table (option ``indexes``): one row's history (btree on the
+#: primary key and ``audit_id``), a time range (BRIN on the change time), one
+#: transaction's rows (btree on ``audit_transaction_id``).
+INDEX_KINDS: tuple[str, ...] = ("row", "time", "transaction")
 
 
 #: Prefix of the PostgreSQL custom settings read by the trigger function.

@@ -15,7 +15,16 @@ from sqlalchemy import Column, Table
 
 from ..types import mirror_type, type_text
 from . import naming
-from .constants import DEFAULT_SCHEMA, LEVELS, META_COLUMNS, OPTIONS_KEY
+from .constants import (
+    CHANGE_TIMESTAMP_COLUMN,
+    DEFAULT_SCHEMA,
+    ID_COLUMN,
+    INDEX_KINDS,
+    LEVELS,
+    META_COLUMNS,
+    OPTIONS_KEY,
+    TRANSACTION_COLUMN,
+)
 from .errors import AuditError
 from .naming import audit_names
 from .spec import AuditColumn, AuditSpec, SessionSetting
@@ -33,6 +42,11 @@ KNOWN_KEYS = frozenset(
         "security_definer",
         "append_only",
         "drop_history",  # with enabled=False: autogenerate drops the audit table too
+        "identity",
+        "transaction_id",
+        "change_timestamp",
+        "indexes",
+        "snapshot",  # autogenerate records existing rows when auditing begins
     }
 )
 
@@ -82,6 +96,17 @@ def get_options(table: Table) -> Mapping[str, Any] | None:
             f"got {type(options).__name__}"
         )
     return options
+
+
+def snapshot_requested(table: Table) -> bool:
+    """Whether autogenerate records the rows a table holds when its auditing begins
+    (option ``snapshot``, default True): one ``'S'`` row per existing row.
+
+    Example::
+
+        snapshot_requested(metadata.tables["item"])  # True
+    """
+    return _bool_option(table_label(table), get_options(table) or {}, "snapshot", True)
 
 
 def is_enabled(table: Table) -> bool:
@@ -234,12 +259,57 @@ def _check_identifiers(label: str, table: Table, audit_schema: object) -> None:
             )
 
 
+def reserved_columns(
+    identity: bool, transaction_id: bool, change_timestamp: bool
+) -> tuple[str, ...]:
+    """The audit table's own column names with these options on.
+
+    Example::
+
+        reserved_columns(True, False, False)
+        # ('audit_operation', 'audit_operation_timestamp', 'audit_current_user', 'audit_id')
+    """
+    optional = (
+        (identity, ID_COLUMN),
+        (transaction_id, TRANSACTION_COLUMN),
+        (change_timestamp, CHANGE_TIMESTAMP_COLUMN),
+    )
+    return META_COLUMNS + tuple(name for on, name in optional if on)
+
+
+def indexes_option(where: str, value: object) -> tuple[str, ...]:
+    """The ``indexes`` option: True (all kinds), False (none) or a list of kinds.
+
+    Example::
+
+        indexes_option("table 'item'", ["row"])  # ('row',)
+    """
+    if value is True:
+        return INDEX_KINDS
+    if value is False or value is None:
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, set, frozenset)):
+        raise AuditError(
+            f"{where}: audit option 'indexes' must be True, False or a list of "
+            f"{list(INDEX_KINDS)}, got {value!r}"
+        )
+    unknown = sorted(str(v) for v in value if v not in INDEX_KINDS)
+    if unknown:
+        raise AuditError(
+            f"{where}: audit option 'indexes' names unknown kind(s) {unknown}; "
+            f"the kinds are {list(INDEX_KINDS)}"
+        )
+    return tuple(kind for kind in INDEX_KINDS if kind in value)
+
+
 def check_definition(
     where: str,
     column_names: Iterable[str],
     level: object,
     skip_unchanged: bool,
     primary_key: Sequence[str],
+    reserved: Iterable[str] = META_COLUMNS,
+    setting_columns: Iterable[str] = (),
 ) -> None:
     """Checks every audit definition must pass, from table options or from an op call.
 
@@ -250,9 +320,19 @@ def check_definition(
         check_definition("table 'item'", ["id"], "row", False, ["id"])  # passes
         check_definition("table 'item'", ["id"], "each", False, [])  # ValueError
     """
-    clashes = sorted(set(column_names) & set(META_COLUMNS))
+    clashes = sorted(set(column_names) & set(reserved))
     if clashes:
-        raise AuditError(f"{where}: column(s) {clashes} clash with the audit table's own columns")
+        raise AuditError(
+            f"{where}: column(s) {clashes} clash with the audit table's own columns; rename "
+            "them, or turn off the option that adds the column (identity, transaction_id, "
+            "change_timestamp)"
+        )
+    clashes = sorted(set(setting_columns) & set(reserved))
+    if clashes:
+        raise AuditError(
+            f"{where}: session setting column(s) {clashes} clash with the audit table's own "
+            "columns; rename the setting"
+        )
     if level not in LEVELS:
         raise AuditError(
             f"{where}: audit option 'level' must be one of {list(LEVELS)}, got {level!r}"
@@ -293,9 +373,32 @@ def spec_from_table(table: Table) -> AuditSpec:
     record_truncate = _bool_option(label, options, "record_truncate", True)
     security_definer = _bool_option(label, options, "security_definer", True)
     append_only = _bool_option(label, options, "append_only", False)
+    identity = _bool_option(label, options, "identity", True)
+    transaction_id = _bool_option(label, options, "transaction_id", True)
+    change_timestamp = _bool_option(label, options, "change_timestamp", True)
+    _bool_option(label, options, "snapshot", True)  # read by autogenerate, validated here
+    indexes = indexes_option(f"table {label!r}", options.get("indexes", True))
     primary_key = tuple(c.name for c in table.primary_key.columns)
+    if "row" in indexes and not primary_key and isinstance(options.get("indexes"), list):
+        raise AuditError(
+            f"table {label!r}: audit option 'indexes' asks for the 'row' index, which needs "
+            "a primary key; add one or leave 'row' out"
+        )
+    if "transaction" in indexes and not transaction_id and isinstance(options.get("indexes"), list):
+        raise AuditError(
+            f"table {label!r}: audit option 'indexes' asks for the 'transaction' index, which "
+            "needs 'transaction_id'; turn it on or leave 'transaction' out"
+        )
     # Clashes are checked on every column, excluded ones too: options refuse them.
-    check_definition(f"table {label!r}", column_names, level, skip_unchanged, primary_key)
+    check_definition(
+        f"table {label!r}",
+        column_names,
+        level,
+        skip_unchanged,
+        primary_key,
+        reserved_columns(identity, transaction_id, change_timestamp),
+        [s.column_name for s in settings],
+    )
     if skip_unchanged and level == "statement" and set(primary_key) & excluded:
         raise AuditError(
             f"table {label!r}: audit option 'exclude' may not name primary key columns "
@@ -329,4 +432,8 @@ def spec_from_table(table: Table) -> AuditSpec:
         primary_key=primary_key,
         security_definer=security_definer,
         append_only=append_only,
+        identity=identity,
+        transaction_id=transaction_id,
+        change_timestamp=change_timestamp,
+        indexes=indexes,
     )

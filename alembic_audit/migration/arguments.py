@@ -26,8 +26,18 @@ from sqlalchemy.engine.reflection import Inspector
 from ..core.constants import DEFAULT_SCHEMA
 from ..core.errors import AuditError, OfflineOperationError
 from ..core.naming import audit_names, label
-from ..core.options import check_definition, validate_setting_name
-from ..core.spec import AuditSpec, SessionSetting
+from ..core.options import (
+    check_definition,
+    indexes_option,
+    reserved_columns,
+    validate_setting_name,
+)
+from ..core.spec import (
+    FIRST_RELEASE_VALUES,
+    AuditSpec,
+    SessionSetting,
+    written_by_first_release,
+)
 from ..reflection.inspector import PGAdvancedInspector
 from ..types import mirror_type, type_text
 from .context import connection, is_offline, where
@@ -60,6 +70,10 @@ class AuditDefinition(TypedDict, total=False):
     function_schema: str | None
     security_definer: bool | None
     append_only: bool | None
+    identity: bool | None
+    transaction_id: bool | None
+    change_timestamp: bool | None
+    indexes: Sequence[str] | bool | None
 
 
 #: Spec fields an op call may give (the table and schema are the call's head).
@@ -196,17 +210,24 @@ def build_spec(
     if "audit_schema" not in given:
         given["audit_schema"] = schema if derive else None
     data.update(given)
+    if written_by_first_release(fields):
+        # Rendered by the first release: a field it did not have keeps its behaviour then.
+        for name, value in FIRST_RELEASE_VALUES.items():
+            data.setdefault(name, value)
     for name, default in _spec_defaults().items():
         data.setdefault(name, default)
 
     if not data["columns"]:
         raise AuditError(f"{place}: no columns to audit")
+    data["indexes"] = indexes_option(place, data["indexes"])
     check_definition(
         place,
         [c[0] for c in data["columns"]],
         data["level"],
         data["skip_unchanged"],
         data["primary_key"],
+        reserved_columns(data["identity"], data["transaction_id"], data["change_timestamp"]),
+        [SessionSetting(*s).column_name for s in data["session_settings"]],
     )
     try:
         return AuditSpec.from_dict(data)

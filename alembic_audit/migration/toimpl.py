@@ -21,8 +21,13 @@ from ..core.errors import AuditError
 from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from ..sql.function import audit_function
-from ..sql.objects import create_statements, drop_guard_statements, drop_statements
-from ..sql.tables import create_audit_table_sql, drop_audit_table_sql
+from ..sql.objects import (
+    create_statements,
+    drop_guard_statements,
+    drop_statements,
+    snapshot_statement,
+)
+from ..sql.tables import create_audit_table_statements, drop_audit_table_sql
 from ..sql.triggers import audit_triggers, drop_trigger_sql, trigger_names_from_sqls
 from .access import check_state
 from .context import connection, emit, is_offline, where
@@ -87,8 +92,11 @@ def create_audit_trigger(operations: Operations, operation: CreateAuditTrigger) 
         operations, "create_audit_trigger", spec, exists=not operation.create_audit_table
     )
     _check_function(operations, "create_audit_trigger", spec, exists=False)
-    statements = [create_audit_table_sql(spec)] if operation.create_audit_table else []
-    emit(operations, statements + create_statements(spec))
+    statements = create_audit_table_statements(spec) if operation.create_audit_table else []
+    statements += create_statements(spec)
+    if operation.snapshot:
+        statements.append(snapshot_statement(spec))
+    emit(operations, statements)
 
 
 @Operations.implementation_for(DropAuditTrigger)

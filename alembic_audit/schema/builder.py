@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from sqlalchemy import Column, Enum, MetaData, Table, event
+from sqlalchemy import Column, Enum, Identity, Index, MetaData, Table, event
 from sqlalchemy.schema import SchemaItem
 from sqlalchemy.types import TypeEngine
 
@@ -19,11 +19,10 @@ from ..core.constants import (
     OPTIONS_KEY,
     SPEC,
     TARGET_TABLE,
-    meta_column_types,
 )
 from ..core.errors import AuditError
 from ..core.options import is_enabled, spec_from_table, table_label
-from ..core.spec import AuditSpec
+from ..core.spec import AuditSpec, MetaColumn
 from ..sql.objects import create_statements, drop_statements
 from ..sql.statement import script
 from ..types import mirror_type
@@ -172,9 +171,7 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
         audit_table = existing
     else:
         audit_cols = [_copy_column(c) for c in table.columns if c.name in spec.column_names]
-        audit_cols += [
-            Column(name, type_, nullable=False) for name, type_ in meta_column_types().items()
-        ]
+        audit_cols += [_meta_column(c) for c in spec.meta_columns]
         # Setting columns stay nullable even for required settings: adding a required
         # setting later must not fail on the audit rows already there.
         settings_cols = {c.name: c for c in table.info[OPTIONS_KEY].get("session_settings") or ()}
@@ -204,7 +201,35 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     return audit_table
 
 
+def _meta_column(meta: MetaColumn) -> Column[Any]:
+    if meta.identity:
+        # BY DEFAULT: tools that copy audit rows (a conversion to a partitioned table)
+        # may keep their numbers; writers have no INSERT on the audit table anyway.
+        return Column(meta.name, meta.type, Identity(), nullable=False)
+    return Column(meta.name, meta.type, nullable=meta.nullable)
+
+
+def _follow_spec(audit_table: Table, spec: AuditSpec) -> None:
+    """Give the audit table the meta columns and indexes its spec asks for.
+
+    Columns and indexes are only ever added here: a column a spec no longer writes
+    keeps its old rows' values (autogenerate never drops it either).
+    """
+    for meta in spec.meta_columns:
+        if meta.name not in audit_table.c:
+            audit_table.append_column(_meta_column(meta))
+    have = {index.name for index in audit_table.indexes}
+    for index in spec.indexes_on_audit_table:
+        if index.name not in have:
+            Index(
+                index.name,
+                *(audit_table.c[c] for c in index.columns),
+                postgresql_using=index.using,
+            )
+
+
 def _store(table: Table, spec: AuditSpec) -> None:
+    _follow_spec(table.info[AUDIT_TABLE], spec)
     table.info[SPEC] = spec
     # Like the seed's, both scripts can run again: create on an installed table (it
     # replaces), drop on nothing.

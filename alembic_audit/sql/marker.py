@@ -16,7 +16,7 @@ import json
 import re
 from typing import NamedTuple
 
-from ..core.spec import AuditSpec
+from ..core.spec import FIRST_RELEASE_VALUES, AuditSpec
 
 #: Text every marked body contains; the inspector's catalog query looks for it.
 SPEC_MARKER = "/* alembic_audit spec {"
@@ -29,6 +29,7 @@ MARKER_FORMAT = 2
 _PREFIX = "/* alembic_audit spec "
 _SPEC_COMMENT = re.compile(r"/\* alembic_audit spec (\{.*?\}) \*/")
 _FORMAT_KEY = "format"
+
 
 # Written as JSON escapes, so that no path a user runs the SQL through misreads them:
 # ``*`` (a comment could end or, PostgreSQL nesting block comments, begin), ``:`` (a
@@ -99,9 +100,15 @@ def read_marker(body: str) -> Marker | None:
         return None
     try:
         data = json.loads(match.group(1))
-        fmt = data.pop(_FORMAT_KEY, 1)
-        if not isinstance(data, dict) or not isinstance(fmt, int):
+        if not isinstance(data, dict):
             return None
+        fmt = data.pop(_FORMAT_KEY, 1)
+        if not isinstance(fmt, int):
+            return None
+        if fmt == 1:
+            # Format 1 is the first release: its spec says what its function does (and
+            # the models' new defaults show as changes).
+            data = {**FIRST_RELEASE_VALUES, **data}
         return Marker(AuditSpec.from_dict(data), fmt)
     except (ValueError, TypeError, AttributeError):
         return None

@@ -14,6 +14,8 @@ from __future__ import annotations
 from ..core.naming import all_trigger_names
 from ..core.spec import AuditSpec
 from .function import audit_function, guard_function
+from .plpgsql import snapshot_block_body
+from .quoting import dollar_quote
 from .triggers import TriggerDefinition, audit_triggers, drop_trigger_sql, guard_trigger
 
 
@@ -27,6 +29,16 @@ def spec_triggers(spec: AuditSpec) -> tuple[TriggerDefinition, ...]:
     """
     triggers = audit_triggers(spec)
     return triggers + (guard_trigger(spec),) if spec.append_only else triggers
+
+
+def snapshot_statement(spec: AuditSpec) -> str:
+    """``DO`` block recording the audited table's rows as ``'S'`` (snapshot) audit rows.
+
+    Example::
+
+        snapshot_statement(spec).startswith("DO $audit$")  # True
+    """
+    return f"DO {dollar_quote(snapshot_block_body(spec))}"
 
 
 def create_guard_statements(spec: AuditSpec) -> list[str]:
@@ -104,6 +116,7 @@ def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
 
 
 __all__ = [
+    "snapshot_statement",
     "spec_triggers",
     "create_guard_statements",
     "create_statements",

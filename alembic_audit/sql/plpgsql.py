@@ -18,7 +18,13 @@ Example::
 
 from __future__ import annotations
 
-from ..core.constants import USER_COLUMN
+from ..core.constants import (
+    CHANGE_TIMESTAMP_COLUMN,
+    OPERATION_COLUMN,
+    TIMESTAMP_COLUMN,
+    TRANSACTION_COLUMN,
+    USER_COLUMN,
+)
 from ..core.spec import AuditSpec
 from .marker import spec_comment
 from .quoting import needs_unicode_escape, qualify, quote
@@ -66,6 +72,12 @@ def _read_settings(spec: AuditSpec) -> list[str]:
     # Read once per call (per statement at statement level), then used as parameters of
     # the INSERT: no setting lookup per audit row.
     lines = [f"    {_field(USER_COLUMN)} := {_user_sql(spec)};"]
+    if spec.transaction_id:
+        lines.append(f"    {_field(TRANSACTION_COLUMN)} := pg_catalog.pg_current_xact_id();")
+    if spec.change_timestamp:
+        # The time of the change itself: once per call (per statement at statement
+        # level), when the changes are made; now() is the transaction's start.
+        lines.append(f"    {_field(CHANGE_TIMESTAMP_COLUMN)} := pg_catalog.clock_timestamp();")
     for s in spec.session_settings:
         # '' counts as unset: a pooled connection reports '' for a setting that an
         # earlier transaction set locally, not NULL.
@@ -122,11 +134,10 @@ def _statement_require_settings(spec: AuditSpec) -> list[str]:
 
 
 def _meta_values(spec: AuditSpec, operation: str) -> list[str]:
-    return [
-        f"'{operation}'",
-        "pg_catalog.now()",
-        _field(USER_COLUMN),
-        *(_field(s.column_name) for s in spec.session_settings),
+    """Values of ``spec.written_meta_columns`` then of the settings, in that order."""
+    computed = {OPERATION_COLUMN: f"'{operation}'", TIMESTAMP_COLUMN: "pg_catalog.now()"}
+    return [computed.get(c, _field(c)) for c in spec.written_meta_columns] + [
+        _field(s.column_name) for s in spec.session_settings
     ]
 
 
@@ -242,6 +253,28 @@ def audit_function_body(spec: AuditSpec) -> str:
     return "\n".join(lines)
 
 
+def snapshot_block_body(spec: AuditSpec) -> str:
+    """The PL/pgSQL of a ``DO`` block recording one ``'S'`` row per row the audited table
+    holds: the baseline of a table whose auditing begins.
+
+    The metadata is the usual (the acting role, the session settings, the transaction
+    and the time); required settings are not enforced (a migration has no user).
+    Typed through the audit table's row type, like the trigger, so no type name is
+    written out.
+
+    Example::
+
+        "INSERT INTO" in snapshot_block_body(spec)  # True
+    """
+    source = qualify(*spec.qualified_table)
+    lines = ["", "#variable_conflict use_variable", "DECLARE", *_declare(spec), "BEGIN"]
+    lines += _read_settings(spec)
+    lines += [f"    {_insert_into(spec)}", *_select_from(spec, "S", source)]
+    lines[-1] += ";"
+    lines += ["END;", ""]
+    return "\n".join(lines)
+
+
 def guard_function_body() -> str:
     """The PL/pgSQL body of the append-only guard: refuse, naming table and operation.
 
@@ -272,4 +305,5 @@ __all__ = [
     "SESSION_ROLE_SQL",
     "audit_function_body",
     "guard_function_body",
+    "snapshot_block_body",
 ]
