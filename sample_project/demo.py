@@ -7,13 +7,14 @@ end.  Every step checks what it shows; the exit code is 0 only when all of them 
 
 Steps:
 
-1. ``alembic upgrade head`` (the checked-in history, 0000 to 0005);
+1. ``alembic upgrade head`` (the checked-in history, 0000 to 0006);
 2. writes as ``alice`` and ``bob``, each transaction with its own request id (and a
    write without a username, refused);
-3. the audit trail of one order, as a table;
-4. ``alembic check``: the models and the database agree (no false positives);
-5. a trigger function edited by hand: ``alembic check`` reports the drift;
-6. ``alembic downgrade base``: no table, function or trigger is left.
+3. the audit trail of one order, as a table, in the order of its changes (``audit_id``);
+4. one transaction's rows across tables, grouped by ``audit_transaction_id``;
+5. ``alembic check``: the models and the database agree (no false positives);
+6. a trigger function edited by hand: ``alembic check`` reports the drift;
+7. ``alembic downgrade base``: no table, function or trigger is left.
 """
 
 from __future__ import annotations
@@ -173,12 +174,24 @@ def writes(demo: Demo) -> None:
     expect(status == "shipped", f"order status is {status!r}, expected 'shipped'")
 
 
+def show_table(demo: Demo, header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for i, row in enumerate(table):
+        demo.out(
+            "   | " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
+        )
+        if i == 0:
+            demo.out("   |" + "|".join("-" * (w + 2) for w in widths) + "|")
+
+
 def audit_trail(demo: Demo) -> None:
     order_audit = metadata.tables["order_audit"]
     with demo.engine.connect() as conn:
         rows = conn.execute(
             sa.select(
-                order_audit.c.audit_operation_timestamp,
+                order_audit.c.audit_id,
+                order_audit.c.audit_change_timestamp,
                 order_audit.c.audit_operation,
                 order_audit.c.audit_username,
                 order_audit.c.audit_request_id,
@@ -186,22 +199,18 @@ def audit_trail(demo: Demo) -> None:
                 order_audit.c.status,
             )
             .where(order_audit.c.id == demo.order_id)
-            .order_by(order_audit.c.audit_operation_timestamp)
+            .order_by(order_audit.c.audit_id)
         ).all()
-    header = ("when", "op", "username", "request", "db role", "status")
-    table = [header] + [
-        (when.strftime("%H:%M:%S.%f")[:-3], op, user, str(req)[:8], role, status)
-        for when, op, user, req, role, status in rows
-    ]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     demo.out(f"   order {demo.order_id} in order_audit:")
-    for i, row in enumerate(table):
-        demo.out(
-            "   | " + " | ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) + " |"
-        )
-        if i == 0:
-            demo.out("   |" + "|".join("-" * (w + 2) for w in widths) + "|")
-    got = [(op, user, req, status) for _, op, user, req, _, status in rows]
+    show_table(
+        demo,
+        ("audit_id", "when", "op", "username", "request", "db role", "status"),
+        [
+            (n, when.strftime("%H:%M:%S.%f")[:-3], op, user, str(req)[:8], role, status)
+            for n, when, op, user, req, role, status in rows
+        ],
+    )
+    got = [(op, user, req, status) for _, _, op, user, req, _, status in rows]
     ids = demo.request_ids
     wanted = [
         ("I", "alice", ids["alice"], "new"),
@@ -209,6 +218,37 @@ def audit_trail(demo: Demo) -> None:
         ("U", "alice", ids["alice (2)"], "shipped"),
     ]
     expect(got == wanted, f"audit trail {got}, expected {wanted}")
+
+
+def one_transaction(demo: Demo) -> None:
+    """Bob's transaction changed the order and the stock: its rows, from every audit
+    table, found by its transaction id."""
+    order_audit = metadata.tables["order_audit"]
+    with demo.engine.connect() as conn:
+        xid = conn.execute(
+            sa.select(order_audit.c.audit_transaction_id).where(
+                order_audit.c.audit_request_id == demo.request_ids["bob"]
+            )
+        ).scalar_one()
+        rows = []
+        for audit in sorted(
+            (t for t in metadata.tables.values() if t.info.get("audit.is_audit_table")),
+            key=lambda t: t.fullname,
+        ):
+            for r in conn.execute(
+                sa.select(audit)
+                .where(audit.c.audit_transaction_id == xid)
+                .order_by(audit.c.audit_id)
+            ).mappings():
+                key = r.get("id", r.get("product_id"))
+                rows.append((audit.fullname, r["audit_operation"], key, r["audit_username"]))
+    demo.out(f"   transaction {xid} (bob's request {str(demo.request_ids['bob'])[:8]}):")
+    show_table(demo, ("audit table", "op", "key", "username"), rows)
+    wanted = [
+        ("audit.stock_audit", "U", rows[0][2], "bob"),
+        ("order_audit", "U", demo.order_id, "bob"),
+    ]
+    expect(rows == wanted, f"transaction rows {rows}, expected {wanted}")
 
 
 @contextlib.contextmanager
@@ -293,6 +333,7 @@ STEPS: list[tuple[str, Callable[[Demo], None]]] = [
     ("alembic upgrade head", upgrade_head),
     ("writes as two users, each with a request id", writes),
     ("the audit trail of one order", audit_trail),
+    ("one transaction's changes, across tables", one_transaction),
     ("alembic check: models and database agree", check_clean),
     ("a trigger function edited by hand: the drift is reported", hand_edit),
     ("alembic downgrade base", downgrade_base),

@@ -187,10 +187,36 @@ def test_concurrent_writers_audit_exactly_the_committed_changes(
     assert found == expected  # nothing lost, nothing extra, per transaction
     assert sum(sum(c.values()) for c in found.values()) > 2 * WRITERS * TRANSACTIONS_PER_WRITER
 
-    # Replaying the audit in commit order is not possible from the rows alone, but the
-    # hot rows' final amounts must equal the number of committed increments.
+    # The hot rows' final amounts equal the number of committed increments...
     increments = Counter(
         image[1] for images in committed.values() for image in images if image[1] <= HOT_ROWS
     )
     for hot in range(1, HOT_ROWS + 1):
         assert final[hot] == increments[hot] - 1  # minus its setup INSERT
+
+    # ... and audit_id orders each row's changes as they happened, whichever transaction
+    # began first: replayed in that order, a hot row counts up one by one, and every
+    # row's last image is its final state (or it is deleted).
+    with pool_engine.connect() as conn:
+        history = conn.execute(
+            sa.select(
+                audit.c.id,
+                audit.c.audit_operation,
+                audit.c.amount,
+                audit.c.audit_txn,
+                audit.c.audit_transaction_id,
+            ).order_by(audit.c.audit_id)
+        ).all()
+    by_row: dict[int, list[tuple[str, int]]] = {}
+    xids: dict[str, set[int]] = {}
+    for id_, op, amount, tag, xid in history:
+        by_row.setdefault(id_, []).append((op, amount))
+        xids.setdefault(tag, set()).add(xid)
+    for hot in range(1, HOT_ROWS + 1):
+        assert [amount for _, amount in by_row[hot]] == list(range(final[hot] + 1))
+    for id_, changes in by_row.items():
+        op, amount = changes[-1]
+        assert (op == "D") if id_ not in final else (amount == final[id_])
+    # One transaction, one transaction id; no two transactions share one.
+    assert all(len(ids) == 1 for ids in xids.values())
+    assert len({next(iter(ids)) for ids in xids.values()}) == len(xids)

@@ -350,6 +350,17 @@ def test_truncate_marker_row(pair: Callable[..., Pair]) -> None:
     assert all(r[:5] == (None,) * 5 and r[8] == "carol" for r in markers)
 
 
+def test_snapshot_rows_are_the_same_at_both_levels(pair: Callable[..., Pair]) -> None:
+    p = pair(settings=lambda: [sa.Column("username", sa.String(20))])
+    _seed(p, 3)
+    alembic_audit.uninstall_audit_triggers(p.metadata, p.engine)
+    with p.engine.begin() as conn:
+        alembic_audit.set_session_vars(conn, username="baseline")
+        alembic_audit.install_audit_triggers(p.metadata, conn, snapshot=True)
+    rows = p.assert_same(3 + 3)
+    assert [r[8] for r in rows if r[5] == "S"] == ["baseline"] * 3
+
+
 def test_truncate_not_recorded_when_disabled(pair: Callable[..., Pair]) -> None:
     p = pair(record_truncate=False)
     _seed(p, 3)

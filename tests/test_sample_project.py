@@ -173,13 +173,15 @@ def test_demo_succeeds(database_url: URL) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for number in range(1, 7):
-        assert f"[{number}/6]" in out
-    assert out.count("   ok (") == 6
+    for number in range(1, 8):
+        assert f"[{number}/7]" in out
+    assert out.count("   ok (") == 7
     assert "| U  | bob      |" in out
+    # One transaction's rows, from two audit tables, grouped by its transaction id.
+    assert "| audit.stock_audit | U  |" in out and "| order_audit       | U  |" in out
     assert "No new upgrade operations detected." in out
     assert "body edited" in out
-    assert out.rstrip().splitlines()[-1].startswith("all 6 steps behaved as shown")
+    assert out.rstrip().splitlines()[-1].startswith("all 7 steps behaved as shown")
 
 
 def test_demo_fails_loudly_when_a_step_misbehaves(alembic_engine: Engine) -> None:

@@ -195,6 +195,11 @@ def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditT
         old,
         old_function_sql=found.function.sql,
         old_trigger_sqls=tuple(old_trigger_sqls),
+        old_guard_function_sql=(
+            found.guard_function.sql
+            if old.append_only and found.guard_function is not None
+            else None
+        ),
     )
 
 

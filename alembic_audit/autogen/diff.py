@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ..core.spec import AuditSpec
 from ..reflection.inspector import FoundAudit
-from ..sql.function import audit_function
+from ..sql.function import audit_function, guard_function
 from ..sql.marker import MARKER_FORMAT
 from ..sql.objects import spec_triggers
 
@@ -81,6 +81,11 @@ def differences(wanted: AuditSpec, found: FoundAudit) -> Diff:
                 diff.drift.append(f"function {name!r} body edited")
         if function.header != expected_function.header:
             diff.drift.append(f"function {name!r} attributes changed")
+    guard = found.guard_function
+    if old.append_only and guard is not None:
+        expected_guard = guard_function(old)
+        if guard.source != expected_guard.body or guard.header != expected_guard.header:
+            diff.drift.append(f"guard function {'.'.join(guard.qualified_name)!r} differs")
     expected = {t.key: t for t in spec_triggers(old)}
     for found_trigger in found.triggers:
         trigger = expected.pop(found_trigger.key, None)

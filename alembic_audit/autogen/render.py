@@ -169,7 +169,14 @@ def _render_replace(autogen_context: AutogenContext, op: ReplaceAuditTrigger) ->
         old = {"table_name": op.old_spec.table_name, "schema": op.old_spec.schema, **old}
     args: list[tuple[str | None, Any]] = [*_head(op.spec), ("old", old)]
     args.append(("new", _definition(op.spec)))
-    for key in ("old_function_sql", "old_trigger_sqls", "function_sql", "trigger_sqls"):
+    for key in (
+        "old_function_sql",
+        "old_trigger_sqls",
+        "function_sql",
+        "trigger_sqls",
+        "old_guard_function_sql",
+        "guard_function_sql",
+    ):
         value = getattr(op, key)
         if value is not None:
             args.append((key, list(value) if isinstance(value, tuple) else value))

@@ -194,8 +194,9 @@ class ReplaceAuditTrigger(MigrateOperation):
     the reverse op recreates exactly those texts (as ``function_sql`` /
     ``trigger_sqls``, which, when given, are created instead of ``spec``'s DDL).
     ``*_trigger_sqls`` hold the triggers on the audited table only (the names of
-    ``spec.trigger_names``, possibly drifted); the append-only guard on the audit
-    table is always dropped and created from the specs.
+    ``spec.trigger_names``, possibly drifted); the append-only guard's trigger on the
+    audit table is always dropped and created from the specs, its function from
+    ``*guard_function_sql`` when given.
 
     Example::
 
@@ -213,6 +214,8 @@ class ReplaceAuditTrigger(MigrateOperation):
         old_trigger_sqls: Sequence[str] | None = None,
         function_sql: str | None = None,
         trigger_sqls: Sequence[str] | None = None,
+        old_guard_function_sql: str | None = None,
+        guard_function_sql: str | None = None,
     ) -> None:
         self.spec = spec
         self.old_spec = old_spec
@@ -220,6 +223,8 @@ class ReplaceAuditTrigger(MigrateOperation):
         self.old_trigger_sqls = tuple(old_trigger_sqls) if old_trigger_sqls is not None else None
         self.function_sql = function_sql
         self.trigger_sqls = tuple(trigger_sqls) if trigger_sqls is not None else None
+        self.old_guard_function_sql = old_guard_function_sql
+        self.guard_function_sql = guard_function_sql
 
     def reverse(self) -> ReplaceAuditTrigger:
         return ReplaceAuditTrigger(
@@ -229,6 +234,8 @@ class ReplaceAuditTrigger(MigrateOperation):
             old_trigger_sqls=self.trigger_sqls,
             function_sql=self.old_function_sql,
             trigger_sqls=self.old_trigger_sqls,
+            old_guard_function_sql=self.guard_function_sql,
+            guard_function_sql=self.old_guard_function_sql,
         )
 
     def to_diff_tuple(self) -> tuple[Any, ...]:
@@ -250,6 +257,8 @@ class ReplaceAuditTrigger(MigrateOperation):
         old_trigger_sqls: Sequence[str] | None = None,
         function_sql: str | None = None,
         trigger_sqls: Sequence[str] | None = None,
+        old_guard_function_sql: str | None = None,
+        guard_function_sql: str | None = None,
         **changes: Unpack[AuditDefinition],
     ) -> None:
         """Replace the audit function and triggers of ``table_name``.
@@ -295,6 +304,8 @@ class ReplaceAuditTrigger(MigrateOperation):
                 old_trigger_sqls=old_trigger_sqls,
                 function_sql=function_sql,
                 trigger_sqls=trigger_sqls,
+                old_guard_function_sql=old_guard_function_sql,
+                guard_function_sql=guard_function_sql,
             )
         )
 

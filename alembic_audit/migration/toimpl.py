@@ -20,7 +20,7 @@ from alembic.operations import Operations
 from ..core.errors import AuditError
 from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
-from ..sql.function import audit_function
+from ..sql.function import audit_function, guard_function
 from ..sql.objects import (
     create_statements,
     drop_guard_statements,
@@ -113,7 +113,10 @@ def drop_audit_trigger(operations: Operations, operation: DropAuditTrigger) -> N
 
 
 def _create_sqls(
-    spec: AuditSpec, function_sql: str | None, trigger_sqls: tuple[str, ...] | None
+    spec: AuditSpec,
+    function_sql: str | None,
+    trigger_sqls: tuple[str, ...] | None,
+    guard_sql: str | None,
 ) -> list[str]:
     """``create_statements(spec)``, with the function and the triggers on the audited
     table swapped for raw texts when given.
@@ -123,9 +126,10 @@ def _create_sqls(
     the spec, so statements added to ``create_statements`` later apply here too.
     """
     statements = create_statements(spec)
-    if function_sql is not None:
-        generated = audit_function(spec).create_sql()
-        statements = [function_sql if s == generated else s for s in statements]
+    raw = {audit_function(spec).create_sql(): function_sql}
+    if spec.append_only:
+        raw[guard_function(spec).create_sql()] = guard_sql
+    statements = [raw.get(s) or s for s in statements]
     if trigger_sqls is not None:
         generated_triggers = [t.create_sql() for t in audit_triggers(spec)]
         first = statements.index(generated_triggers[0])
@@ -151,7 +155,9 @@ def replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigger
         statements += drop_guard_statements(old)
     if old.qualified_function != new.qualified_function:
         statements.append(audit_function(old).drop_sql())
-    statements += _create_sqls(new, operation.function_sql, operation.trigger_sqls)
+    statements += _create_sqls(
+        new, operation.function_sql, operation.trigger_sqls, operation.guard_function_sql
+    )
     emit(operations, statements)
 
 

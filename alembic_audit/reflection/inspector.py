@@ -115,6 +115,8 @@ class FoundAudit:
     table: tuple[str, str]
     function: ReflectedFunction | None = None
     triggers: list[ReflectedTrigger] = field(default_factory=list)
+    #: The append-only guard function the wanted spec names, when it exists.
+    guard_function: ReflectedFunction | None = None
 
     @property
     def spec(self) -> AuditSpec | None:
@@ -168,7 +170,10 @@ class PGAdvancedInspector:
         with a wanted name whatever they call.
         """
         wanted = list(wanted)
-        fn_names = sorted({s.qualified_function for s in wanted})
+        fn_names = sorted(
+            {s.qualified_function for s in wanted}
+            | {s.qualified_guard_function for s in wanted if s.append_only}
+        )
         rows = self.connection.execute(
             catalog.functions_query(),
             catalog.function_params(
@@ -361,6 +366,11 @@ def _group(
         if f is not None and (f.spec is None or f.spec.qualified_table == spec.qualified_table):
             by_table[spec.qualified_table] = FoundAudit(spec.qualified_table, f)
             claimed.add(f.oid)
+        guard = by_name.get(spec.qualified_guard_function) if spec.append_only else None
+        if guard is not None and guard.spec is None:
+            by_table.setdefault(spec.qualified_table, FoundAudit(spec.qualified_table))
+            by_table[spec.qualified_table].guard_function = guard
+            claimed.add(guard.oid)
     for f in functions:
         if f.oid in claimed or f.spec is None:
             continue
