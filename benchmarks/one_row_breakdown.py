@@ -13,7 +13,14 @@ interleaved blocks (the order rotates every round):
   (``WITH w AS (<write> RETURNING *) INSERT INTO audit SELECT ... FROM w``);
 - ``row`` and ``statement``: alembic-audit at each level;
 - ``unpinned``: the statement level with its function's ``search_path`` setting
-  removed, to show what pinning it costs.
+  removed, to show what pinning it costs;
+- ``invoker``: the statement level without SECURITY DEFINER;
+- ``legacy``: the statement level as the first release made it (no ``audit_id``,
+  transaction id, change time or indexes on the audit table);
+- ``minimal``: the least a statement trigger can do for the same audit rows (column
+  defaults; no SECURITY DEFINER, SET clauses or checks; see ``writes.py``).
+
+Under the table: what each safety feature and each new column costs, per transaction.
 
 Usage::
 
@@ -34,12 +41,32 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from writes import COLUMNS, DEFAULT_URL, META, bench_database, bench_table, setup  # noqa: E402
+from writes import (  # noqa: E402
+    COLUMNS,
+    DEFAULT_URL,
+    LEGACY,
+    bench_database,
+    bench_table,
+    copy_sql,
+    minimal_ddl,
+    setup,
+)
 
 import alembic_audit  # noqa: E402
 
 DATABASE = "alembic_audit_breakdown"
-DESIGNS = ("none", "empty", "bare", "row", "statement", "unpinned")
+DESIGNS = (
+    "none",
+    "empty",
+    "bare",
+    "row",
+    "statement",
+    "unpinned",
+    "invoker",
+    "legacy",
+    "minimal",
+)
+AUDITED = ("bare", "row", "statement", "unpinned", "invoker", "legacy")
 
 
 def metadata() -> sa.MetaData:
@@ -48,10 +75,13 @@ def metadata() -> sa.MetaData:
     md = sa.MetaData()
     for design in DESIGNS:
         options: dict[str, Any] = {
-            "enabled": design in ("bare", "row", "statement", "unpinned"),
+            "enabled": design in AUDITED,
             "session_settings": [sa.Column("username", sa.String(40))],
             "level": "row" if design == "row" else "statement",
+            "security_definer": design != "invoker",
         }
+        if design == "legacy":
+            options.update(LEGACY)
         bench_table(f"t_{design}", md, options)
     return md
 
@@ -64,7 +94,7 @@ CREATE TRIGGER t_empty_u AFTER UPDATE ON t_empty REFERENCING NEW TABLE AS audit_
     FOR EACH STATEMENT EXECUTE FUNCTION empty_trigger();
 ALTER FUNCTION public_t_unpinned_audit() RESET search_path;
 CREATE SEQUENCE ids;
-"""
+""" + minimal_ddl("t_minimal")
 
 
 def write_sql(design: str, workload: str) -> str:
@@ -78,16 +108,11 @@ def write_sql(design: str, workload: str) -> str:
         write = f"UPDATE {table} SET qty = qty + 1 WHERE id = i % 2000 + 1"
     if design != "bare":
         return write
-    code = workload[0].upper()
-    return (
-        f"WITH w AS ({write} RETURNING *) INSERT INTO t_bare_audit ({cols}, {META}) "
-        f"SELECT {cols}, '{code}', now(), current_user, "
-        "NULLIF(current_setting('audit.username', true), '') FROM w"
-    )
+    return f"WITH w AS ({write} RETURNING *) {copy_sql('t_bare_audit', workload[0].upper(), 'w')}"
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
-    setup(url, metadata(), "t_bare", EXTRA_DDL)
+    setup(url, metadata(), ["t_bare"], EXTRA_DDL)
 
     per_txn: dict[str, list[float]] = {d: [] for d in DESIGNS}
     with psycopg.connect(url, autocommit=True) as conn:
@@ -126,6 +151,23 @@ def report(per_txn: dict[str, list[float]]) -> str:
         lines.append(
             f"| {design} | {statistics.median(values):.2f} | {min(values):.2f} | +{added:.2f} |"
         )
+
+    def cost(a: str, b: str) -> float:
+        # Paired, round by round: both ran back to back.
+        return statistics.median(x - y for x, y in zip(per_txn[a], per_txn[b], strict=True))
+
+    lines += ["", "what each part costs, us per transaction (median of paired rounds)", ""]
+    lines += [
+        f"- pinned search_path (statement - unpinned): {cost('statement', 'unpinned'):+.2f}",
+        f"- SECURITY DEFINER (statement - invoker): {cost('statement', 'invoker'):+.2f}",
+        "- audit_id, transaction id, change time and indexes (statement - legacy): "
+        f"{cost('statement', 'legacy'):+.2f}",
+        f"- everything over the minimal trigger (statement - minimal): "
+        f"{cost('statement', 'minimal'):+.2f}",
+        f"- the minimal trigger itself (minimal - none): {cost('minimal', 'none'):+.2f}",
+        "- statement / minimal: "
+        f"{statistics.median(per_txn['statement']) / statistics.median(per_txn['minimal']):.3f}x",
+    ]
     return "\n".join(lines)
 
 

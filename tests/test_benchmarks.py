@@ -19,11 +19,33 @@ RUNS = {
     "writes": ["--rows", "50", "--single", "20", "--block", "10", "--repeat", "1", "--peers"],
     "one_row_breakdown": ["--rounds", "1", "--transactions", "20", "--workload", "update"],
     "autogenerate": ["--sizes", "3", "--repeat", "1"],
+    "reads": [
+        "--rows",
+        "3000",
+        "--keys",
+        "300",
+        "--samples",
+        "3",
+        "--samples-without",
+        "1",
+        "--snapshot-rows",
+        "100",
+    ],
 }
 
 EXPECTED = {
-    "writes": ["1-row update: statement / none =", "| jsonb peer / none |"],
-    "one_row_breakdown": ["| unpinned |", "| statement |"],
+    "writes": [
+        "1-row update: statement / none =",
+        "| jsonb peer / none |",
+        "statement / minimal trigger =",
+        "| statement / first release |",
+    ],
+    "one_row_breakdown": [
+        "| unpinned |",
+        "| statement |",
+        "SECURITY DEFINER (statement - invoker)",
+    ],
+    "reads": ["one row's history:", "hist_audit_row_idx", "snapshot of 100 rows:"],
     "autogenerate": ["\n3 | 2 | "],  # 3 tables, 2 catalog queries added
 }
 

@@ -244,7 +244,8 @@ def test_the_indexes_are_what_one_rows_history_and_a_transaction_read(
         )
         indexes = dict(
             conn.exec_driver_sql(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'item_statement_audit'"
+                "SELECT indexname, indexdef FROM pg_indexes"
+                " WHERE tablename = 'item_statement_audit'"
             ).all()
         )
     assert "item_statement_audit_row_idx" in plan
