@@ -7,7 +7,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..schema.builder import audited_tables, get_audit_spec
 from ..sql.objects import create_statements, drop_statements
-from .connection import run
+from .connection import metadata_bind, run
 
 
 def install_audit_triggers(
@@ -17,6 +17,11 @@ def install_audit_triggers(
 
     With an Engine or Connection the DDL runs in one transaction; otherwise the
     SQL script is returned.  Idempotent: running it twice leaves one trigger set.
+    A ``metadata.bind`` left by a script written for SQLAlchemy 1.x is used (with a
+    ``DeprecationWarning``), as sqlalchemy-postgresql-audit did.
+
+    The script runs unchanged through ``conn.execute(text(...))``,
+    ``conn.exec_driver_sql(...)``, ``DDL(...)``, ``op.execute(...)`` and psql.
 
     Example::
 
@@ -24,12 +29,13 @@ def install_audit_triggers(
         install_audit_triggers(metadata, engine)
         print(install_audit_triggers(metadata))  # the SQL, for review
     """
+    bind = metadata_bind(metadata, engine, "install_audit_triggers")
     statements = [
         stmt
         for table in audited_tables(metadata)
         for stmt in create_statements(get_audit_spec(table), replace_triggers=True)
     ]
-    return run(statements, engine)
+    return run(statements, bind)
 
 
 def uninstall_audit_triggers(
@@ -37,18 +43,21 @@ def uninstall_audit_triggers(
 ) -> str | None:
     """Drop every audit function (and with it its triggers) of ``metadata``.
 
-    Audit tables and their rows are left alone.  Idempotent.
+    Audit tables and their rows are left alone.  Idempotent: it also runs where
+    nothing is installed.  Without a bind (nor ``metadata.bind``), the SQL script is
+    returned.
 
     Example::
 
         uninstall_audit_triggers(metadata, engine)
     """
+    bind = metadata_bind(metadata, engine, "uninstall_audit_triggers")
     statements = [
         stmt
         for table in reversed(audited_tables(metadata))
         for stmt in drop_statements(get_audit_spec(table), if_exists=True)
     ]
-    return run(statements, engine)
+    return run(statements, bind)
 
 
 __all__ = ["install_audit_triggers", "uninstall_audit_triggers"]
