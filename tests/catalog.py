@@ -32,6 +32,29 @@ def triggers(bind: Engine | Connection) -> dict[tuple[str, str, str], tuple[str,
         return {(s, r, t): (d, e) for s, r, t, d, e in conn.execute(sa.text(sql))}
 
 
+def columns(
+    bind: Engine | Connection, exclude: tuple[str, ...] = ()
+) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
+    """{(schema, table): [(column, format_type, NOT NULL), ...] in column order} of every
+    user table but those named in ``exclude``."""
+    sql = """
+        SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+               a.attnotnull
+        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%'
+        ORDER BY n.nspname, c.relname, a.attnum
+    """
+    found: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+    with _conn(bind) as conn:
+        for schema, table, name, type_, notnull in conn.execute(sa.text(sql)):
+            if table not in exclude:
+                found.setdefault((schema, table), []).append((name, type_, notnull))
+    return found
+
+
 def rows(bind: Engine | Connection, table: sa.Table, *order_by: str) -> list[dict[str, Any]]:
     """All rows of ``table`` as dicts, ordered by the given columns."""
     stmt = sa.select(table).order_by(*(table.c[c] for c in order_by))

@@ -20,7 +20,11 @@ from sqlalchemy.sql.elements import TextClause
 
 # A function is ours when its body carries the spec comment, or when it has a name
 # the models ask for (a hand-edited body may have lost the comment).  Zero
-# arguments and ``RETURNS trigger`` are what every audit function has.
+# arguments and ``RETURNS trigger`` are what every audit function has.  Wanted names
+# are also looked for in every schema: sqlalchemy-postgresql-audit created its
+# functions unqualified, i.e. in the first schema of the search_path, not in the
+# schema of an audited table that had one (the inspector keeps such a function only
+# if it is the seed's and a trigger on the wanted table calls it).
 _FUNCTIONS = """
 SELECT p.oid, n.nspname, p.proname, p.prosrc,
        COALESCE(p.proconfig, CAST(ARRAY[] AS text[])) AS proconfig,
@@ -35,7 +39,8 @@ WHERE p.prorettype = CAST('pg_catalog.trigger' AS pg_catalog.regtype)
        OR (n.nspname, p.proname) IN (
            SELECT w.s, w.f
            FROM ROWS FROM (pg_catalog.unnest(:fn_schemas),
-                           pg_catalog.unnest(:fn_names)) AS w(s, f)))
+                           pg_catalog.unnest(:fn_names)) AS w(s, f))
+       OR p.proname = ANY(:fn_names))
 ORDER BY n.nspname, p.proname
 """
 
