@@ -21,8 +21,11 @@ Example::
         conn.execute(item.insert().values(name="pen"))
 """
 
+import importlib
+
 from .autogen.plugin import register_global
-from .core.errors import AuditError, OfflineOperationError
+from .core.errors import AuditError, AuditTableMismatch, OfflineOperationError
+from .core.imports import when_imported
 from .core.naming import (
     DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION,
     DEFAULT_AUDIT_TABLE_NAMING_CONVENTION,
@@ -39,6 +42,18 @@ from .sql.statement import AuditDDL
 
 __version__ = "0.1.0"
 
+#: Alembic's module whose ``Operations`` the audit ops join.
+_OPERATIONS_MODULE = "alembic.operations"
+
+
+def _register_operations() -> None:
+    # Importing alembic_audit.migration registers op.create_audit_trigger and the other
+    # ops (Operations.register_operation also adds them to alembic.op).  It imports
+    # alembic.operations, i.e. all of Alembic, autogenerate included (about 0.1 s): so
+    # it happens only once Alembic's operations are loaded, which an application
+    # process never does.
+    importlib.import_module(".migration", __name__)
+
 
 def enable() -> None:
     """Make every ``Table`` with ``info["audit.options"]["enabled"]`` get an audit table,
@@ -47,7 +62,8 @@ def enable() -> None:
     Idempotent and thread-safe.  Call it before the audited tables are defined.  It
     does not import Alembic: the comparator is registered in Alembic's global registry
     when Alembic's autogenerate is (or gets) loaded, so an application process pays
-    nothing for it.
+    nothing for it.  The ops (``op.create_audit_trigger``, ``op.grant_audit_access``,
+    ...) are registered by ``import alembic_audit`` alone, the same way.
 
     Example::
 
@@ -63,6 +79,16 @@ def enable() -> None:
     # Autogenerate for projects that never list the "alembic_audit" plugin in
     # env.py (the seed's documented setup); the comparator runs once either way.
     register_global()
+    # Again (see the end of this module): a no-op unless the import of this package
+    # happened while Alembic's operations were still being imported.
+    when_imported(_OPERATIONS_MODULE, _register_operations)
+
+
+# The ops in every migration once this package is imported (env.py's `import
+# alembic_audit`, or the models calling enable()), with no `import
+# alembic_audit.operations` in the migration: now if Alembic's operations are loaded
+# (an Alembic process), else the moment they are.
+when_imported(_OPERATIONS_MODULE, _register_operations)
 
 
 __all__ = [
@@ -72,6 +98,7 @@ __all__ = [
     "AuditColumn",
     "AuditDDL",
     "AuditError",
+    "AuditTableMismatch",
     "AuditInfo",
     "AuditSpec",
     "OfflineOperationError",

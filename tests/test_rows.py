@@ -458,3 +458,36 @@ def test_a_first_release_call_replays_what_it_did_then(alembic_project: AlembicP
     finally:
         engine.dispose()
     assert rows == [(1, "I")]
+
+
+def test_install_refuses_missing_or_outdated_audit_tables_before_any_ddl(engine: Engine) -> None:
+    md = sa.MetaData()
+    item = _item(md)
+    item.create(engine)
+    with pytest.raises(AuditError, match=r"audit table\(s\) 'public.item_audit' .* do not exist"):
+        alembic_audit.install_audit_triggers(md, engine)
+    with engine.begin() as conn:  # the first release's audit table: no new columns
+        conn.exec_driver_sql(
+            "CREATE TABLE item_audit (id int, qty int, audit_operation varchar(1) NOT NULL,"
+            " audit_operation_timestamp timestamptz NOT NULL, audit_current_user varchar NOT NULL,"
+            " audit_username varchar(20))"
+        )
+    with pytest.raises(alembic_audit.AuditTableMismatch, match="lack columns") as refused:
+        alembic_audit.install_audit_triggers(md, engine)
+    assert [s.split(" ADD COLUMN ")[1].split()[0] for s in refused.value.statements] == [
+        '"audit_id"',
+        '"audit_transaction_id"',
+        '"audit_change_timestamp"',
+    ]
+    with engine.connect() as conn:  # nothing was installed
+        assert (
+            conn.exec_driver_sql("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal").scalar()
+            == 0
+        )
+    with engine.begin() as conn:
+        for statement in refused.value.statements:
+            conn.execute(alembic_audit.AuditDDL(statement))
+    alembic_audit.install_audit_triggers(md, engine)
+    with engine.begin() as conn:
+        conn.execute(item.insert().values(id=1, qty=1))
+        assert conn.exec_driver_sql("SELECT audit_id, qty FROM item_audit").all() == [(1, 1)]

@@ -39,6 +39,7 @@ from ..core.spec import AuditSpec
 from ..migration.ops import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
 from ..reflection.inspector import FoundAudit, PGAdvancedInspector
 from ..schema.builder import get_audit_spec
+from ..sql.marker import made_by_seed
 from ..sql.triggers import trigger_state_sql
 from . import render  # noqa: F401  (registers the ops' renderers)
 from .diff import Diff, differences
@@ -176,6 +177,15 @@ def compare_audit(
 def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditTrigger:
     assert found.function is not None
     old = found.spec if found.spec is not None else spec
+    if found.spec is None and made_by_seed(found.function.source):
+        # What sqlalchemy-postgresql-audit made, as far as the ops use it: its function
+        # where it is (the search_path's schema, maybe not the table's), and no
+        # append-only guard to drop before or to recreate after.
+        schema = found.function.schema
+        old = spec.replace(
+            function_schema=None if schema == spec.effective_audit_schema else schema,
+            append_only=False,
+        )
     if not diff.drift:
         return ReplaceAuditTrigger(spec, old)
     # What the database held, verbatim, for an exact downgrade; triggers found on

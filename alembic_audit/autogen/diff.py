@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from ..core.spec import AuditSpec
 from ..reflection.inspector import FoundAudit
 from ..sql.function import audit_function, guard_function
-from ..sql.marker import MARKER_FORMAT
+from ..sql.marker import MARKER_FORMAT, made_by_seed
 from ..sql.objects import spec_triggers
 
 
@@ -61,6 +61,18 @@ def differences(wanted: AuditSpec, found: FoundAudit) -> Diff:
         return diff
     name = ".".join(function.qualified_name)
     if old is None:
+        if made_by_seed(function.source):
+            # Not an edit: a table audited by the project this one continues.  The op
+            # carries the function's and triggers' texts, so the downgrade restores them.
+            names = [repr(t.name) for t in found.triggers]
+            plural = "s" if len(names) > 1 else ""
+            diff.drift.append(
+                f"function {name!r}"
+                + (f" and trigger{plural} {', '.join(names)}" if names else "")
+                + " made by sqlalchemy-postgresql-audit: replacing them with this release's "
+                "definition; the downgrade restores them"
+            )
+            return diff
         diff.drift.append(f"function {name!r} edited by hand")
         old = wanted
     else:

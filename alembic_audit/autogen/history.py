@@ -1,5 +1,7 @@
 """Keeping history through Alembic's own table ops: no drop of an audit table or of its
-columns unless asked, and a renamed audit table renamed, not recreated.
+columns unless asked, a renamed audit table renamed, not recreated, and the timestamps
+of an audit table made by sqlalchemy-postgresql-audit (``timestamp`` without time zone)
+not converted by a guess.
 
 Example::
 
@@ -12,9 +14,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
-from sqlalchemy import MetaData, Table
+from sqlalchemy import DateTime, MetaData, Table
 
-from ..core.constants import INFO_PREFIX, META_COLUMNS
+from ..core.constants import INFO_PREFIX, META_COLUMNS, TIMESTAMP_COLUMN
 from ..core.spec import AuditSpec
 from ..migration.ops import RenameAuditTable
 from .scope import QualifiedName, Scope
@@ -87,12 +89,54 @@ def keep_history(
                         ".".join(key),
                     )
                     continue
+                if isinstance(sub, ops.AlterColumnOp) and _is_seed_timestamp(sub):
+                    sub.modify_type = None
+                    _log_kept_timestamp(key, op.schema, op.table_name)
+                    if not sub.has_changes():
+                        continue
                 inner.append(sub)
             op.ops = inner
             if not inner:
                 continue
         kept.append(op)
     upgrade_ops.ops = kept
+
+
+def _is_seed_timestamp(op: ops.AlterColumnOp) -> bool:
+    """``audit_operation_timestamp`` found as ``timestamp`` without time zone (what
+    sqlalchemy-postgresql-audit made), the model wanting ``timestamptz``."""
+    existing, wanted = op.existing_type, op.modify_type
+    return (
+        op.column_name == TIMESTAMP_COLUMN
+        and isinstance(existing, DateTime)
+        and not existing.timezone
+        and isinstance(wanted, DateTime)
+        and bool(wanted.timezone)
+    )
+
+
+def _log_kept_timestamp(key: QualifiedName, schema: str | None, table_name: str) -> None:
+    # Converting needs the time zone the old rows were written in: the seed stored
+    # now() as a local time of the writing session's TimeZone, which no catalog
+    # records.  ALTER ... TYPE timestamptz without USING would read them in the
+    # migration session's TimeZone: a silent shift of every old row if the two differ.
+    schema_arg = f", schema={schema!r}" if schema is not None else ""
+    log.info(
+        "Kept column %r of audit table %r as timestamp without time zone (made by "
+        "sqlalchemy-postgresql-audit; the model has timestamp with time zone): its rows hold "
+        "local times of the TimeZone they were written in, which no catalog records, so "
+        "they are not converted by a guess. New audit rows are written in the session's "
+        "TimeZone, as before. To convert, write in a migration: op.alter_column(%r, %r%s, "
+        "type_=sa.DateTime(timezone=True), existing_nullable=False, "
+        "postgresql_using=\"%s AT TIME ZONE '<time zone of the old rows>'\") "
+        "(see README, 'Coming from sqlalchemy-postgresql-audit')",
+        TIMESTAMP_COLUMN,
+        ".".join(key),
+        table_name,
+        TIMESTAMP_COLUMN,
+        schema_arg,
+        TIMESTAMP_COLUMN,
+    )
 
 
 def renames_audit_table(scope: Scope, old: AuditSpec | None, new: AuditSpec) -> bool:

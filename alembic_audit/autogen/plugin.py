@@ -21,13 +21,11 @@ the same comparator through Alembic's global comparator registry
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
 import sys
 import threading
-from collections.abc import Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
+
+from ..core.imports import when_imported
 
 if TYPE_CHECKING:
     from alembic.runtime.plugins import Plugin
@@ -87,74 +85,25 @@ def register_global() -> bool:
 
         alembic_audit.autogen.plugin.register_global()  # True in an Alembic process
     """
+    if not _registered_globally:
+        when_imported(_REGISTRY_MODULE, _register_now)
+    return _registered_globally
+
+
+def _register_now() -> None:
     global _registered_globally
     with _lock:
         if _registered_globally:
-            return True
-        module = sys.modules.get(_REGISTRY_MODULE)
-        if module is None:
-            _AfterImport.watch()
-            return False
-        comparators = getattr(module, "comparators", None)
+            return
+        comparators = getattr(sys.modules.get(_REGISTRY_MODULE), "comparators", None)
         if comparators is None:
-            return False
+            return
         from alembic.util import DispatchPriority
 
         comparators.dispatch_for("schema", qualifier="postgresql", priority=DispatchPriority.LAST)(
             comparator
         )
         _registered_globally = True
-        return True
-
-
-class _AfterImport(importlib.abc.MetaPathFinder):
-    """Calls :func:`register_global` right after Alembic's registry module is loaded.
-
-    Python has no post-import hook; this finder answers only for that one module,
-    lets the other finders find it, and wraps the loader so that registration runs
-    once the module has executed.
-    """
-
-    _installed = False
-
-    @classmethod
-    def watch(cls) -> None:
-        if not cls._installed:
-            cls._installed = True
-            sys.meta_path.insert(0, cls())
-
-    def find_spec(
-        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if fullname != _REGISTRY_MODULE:
-            return None
-        sys.meta_path.remove(self)
-        type(self)._installed = False
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            spec: importlib.machinery.ModuleSpec | None = (
-                find(fullname, path, target) if find is not None else None
-            )
-            if spec is not None and spec.loader is not None:
-                spec.loader = _RegisteringLoader(spec.loader)
-                return spec
-        return None
-
-
-class _RegisteringLoader(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: ModuleType) -> None:
-        self._loader.exec_module(module)
-        register_global()
-
-    def __getattr__(self, name: str) -> Any:
-        # get_source, get_code, ...: what tools ask of the real loader.
-        return getattr(self._loader, name)
 
 
 __all__ = ["PLUGIN_NAME", "comparator", "register_global", "setup"]

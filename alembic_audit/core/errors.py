@@ -32,4 +32,21 @@ class OfflineOperationError(AuditError):
     """
 
 
-__all__ = ["AuditError", "OfflineOperationError"]
+class AuditTableMismatch(AuditError):
+    """An audit table lacks columns its trigger writes (made by an earlier release, or by
+    hand); ``statements`` are the DDL that adds what is missing.
+
+    Example::
+
+        try:
+            install_audit_triggers(metadata, engine)
+        except AuditTableMismatch as exc:
+            print(exc.statements)  # ['ALTER TABLE "public"."item_audit" ADD COLUMN ...', ...]
+    """
+
+    def __init__(self, message: str, statements: list[str]) -> None:
+        super().__init__(message)
+        self.statements = statements
+
+
+__all__ = ["AuditError", "AuditTableMismatch", "OfflineOperationError"]

@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from ..core.spec import AuditSpec
 from ..sql import catalog
 from ..sql.function import FunctionHeader
-from ..sql.marker import SPEC_MARKER, read_marker, spec_from_function_body
+from ..sql.marker import SPEC_MARKER, made_by_seed, read_marker, spec_from_function_body
 from ..sql.objects import spec_triggers
 from ..sql.quoting import qualify
 from ..sql.triggers import TriggerDefinition
@@ -165,9 +165,10 @@ class PGAdvancedInspector:
         """Read every audit function, plus functions and triggers named by ``wanted``.
 
         Functions are found by the marker in their body, and also by the names
-        ``wanted`` asks for, so a body edited by hand (marker removed) is still seen.
-        Triggers are those calling a found function, and those on a wanted table
-        with a wanted name whatever they call.
+        ``wanted`` asks for, so a body edited by hand (marker removed) is still seen,
+        and so is a function of sqlalchemy-postgresql-audit in another schema that a
+        trigger on the wanted table calls.  Triggers are those calling a found
+        function, and those on a wanted table with a wanted name whatever they call.
         """
         wanted = list(wanted)
         fn_names = sorted(
@@ -249,6 +250,20 @@ class PGAdvancedInspector:
             if spec is not None and spec.qualified_table == (schema, table):
                 found[spec.qualified_function] = spec
         return list(found.values())
+
+    def columns(self, relations: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """The live columns of each of the relations that exist, in one query.
+
+        Example::
+
+            inspector.columns([("public", "item_audit")])
+            # {('public', 'item_audit'): ['id', 'name', 'audit_id', ...]}
+        """
+        self.queries += 1
+        found: dict[tuple[str, str], list[str]] = {}
+        for schema, table, column in self.connection.execute(catalog.columns_query(relations)):
+            found.setdefault((schema, table), []).append(column)
+        return found
 
     def function_exists(self, signature: str) -> bool:
         """Whether the function with this quoted signature (``"s"."f"()``) exists.
@@ -349,6 +364,30 @@ def qualify_trigger_function(definition: str, quoted_schema: str, quoted_name: s
     return definition
 
 
+def _seed_function(
+    spec: AuditSpec, functions: list[ReflectedFunction], triggers: list[ReflectedTrigger]
+) -> ReflectedFunction | None:
+    """The function sqlalchemy-postgresql-audit made for ``spec``'s table, wherever it is.
+
+    The seed named it as we do but created it unqualified, in the first schema of the
+    search_path; a trigger on the table calling it is what ties it to the table.
+    """
+    called = {
+        t.function_oid
+        for t in triggers
+        if (t.trigger.schema, t.trigger.table) == spec.qualified_table
+    }
+    for f in functions:
+        if (
+            f.name == spec.function_name
+            and f.oid in called
+            and f.spec is None
+            and made_by_seed(f.source)
+        ):
+            return f
+    return None
+
+
 def _group(
     functions: list[ReflectedFunction],
     triggers: list[ReflectedTrigger],
@@ -362,7 +401,7 @@ def _group(
     # First the functions the models ask for, so that a leftover function naming
     # the same table (after a naming-convention change) is the orphan, not them.
     for spec in wanted:
-        f = by_name.get(spec.qualified_function)
+        f = by_name.get(spec.qualified_function) or _seed_function(spec, functions, triggers)
         if f is not None and (f.spec is None or f.spec.qualified_table == spec.qualified_table):
             by_table[spec.qualified_table] = FoundAudit(spec.qualified_table, f)
             claimed.add(f.oid)

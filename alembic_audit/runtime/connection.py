@@ -8,11 +8,14 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 
+from ..core.errors import AuditError
 from ..sql.statement import AuditDDL, script
 
 
@@ -36,6 +39,44 @@ def transaction(bind: Engine | Connection) -> Iterator[Connection]:
             yield bind
 
 
+def metadata_bind(
+    metadata: MetaData, bind: Engine | Connection | None, caller: str, *, depth: int = 1
+) -> Engine | Connection | None:
+    """``bind``, else what a script written for SQLAlchemy 1.x left in ``metadata.bind``.
+
+    SQLAlchemy 2.0 removed bound metadata, but ``meta.bind = engine`` (the seed's
+    documented setup) still sets a plain attribute.  Such a script meant "run it
+    there", as sqlalchemy-postgresql-audit did: the DDL runs on that bind (with a
+    ``DeprecationWarning`` saying to pass it), never a script returned in silence.
+    Anything else there is refused before any DDL.  ``depth``: how many calls of ours
+    lie between the user's code and this function (where the warning points).
+
+    Example::
+
+        metadata.bind = engine  # a half-ported script
+        metadata_bind(metadata, None, "install_audit_triggers")  # engine, and a warning
+    """
+    if bind is not None:
+        return bind
+    legacy = getattr(metadata, "bind", None)
+    if legacy is None:
+        return None
+    if isinstance(legacy, (Engine, Connection)):
+        warnings.warn(
+            f"{caller}(metadata) runs on metadata.bind, which SQLAlchemy 2.0 no longer "
+            f"has; pass the engine instead: {caller}(metadata, engine)",
+            DeprecationWarning,
+            stacklevel=2 + depth,
+        )
+        return legacy
+    raise AuditError(
+        f"{caller}(metadata): metadata.bind is a {type(legacy).__name__}, not an Engine or "
+        f"a Connection, so nothing can run on it; pass the engine: {caller}(metadata, engine)"
+        " (with asyncio: await conn.run_sync(lambda sync_conn: "
+        f"{caller}(metadata, sync_conn)))"
+    )
+
+
 def run(statements: list[str], bind: Engine | Connection | None) -> str | None:
     """Run ``statements`` in one transaction, or return them as a script without a bind.
 
@@ -51,4 +92,4 @@ def run(statements: list[str], bind: Engine | Connection | None) -> str | None:
     return None
 
 
-__all__ = ["run", "transaction"]
+__all__ = ["metadata_bind", "run", "transaction"]

@@ -16,18 +16,23 @@ from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
 from ..sql.grants import privilege_sql, revoke_all_sql, validate_role_name, writer_privileges
-from .connection import run, transaction
+from .connection import metadata_bind, run, transaction
 
 #: Statements for one audited table, given the sequences feeding its columns.
 _TableStatements = Callable[[AuditSpec, Sequence[tuple[str, str]]], list[str]]
 
 
 def _for_audited_tables(
-    metadata: MetaData, role: str, bind: Engine | Connection | None, statements: _TableStatements
+    metadata: MetaData,
+    role: str,
+    bind: Engine | Connection | None,
+    statements: _TableStatements,
+    caller: str,
 ) -> str | None:
     """Statements for every audited table.  Sequences need the catalog, so they are
     only part of an online run (the returned script leaves them out)."""
     validate_role_name(role)
+    bind = metadata_bind(metadata, bind, caller, depth=2)
     specs = [get_audit_spec(t) for t in audited_tables(metadata)]
     if bind is None:
         return run([stmt for spec in specs for stmt in statements(spec, ())], None)
@@ -83,7 +88,7 @@ def grant_audit_access(
             privilege_sql("GRANT", p, role) for p in privileges
         ]
 
-    return _for_audited_tables(metadata, role, bind, statements)
+    return _for_audited_tables(metadata, role, bind, statements, "grant_audit_access")
 
 
 def revoke_audit_access(
@@ -104,7 +109,7 @@ def revoke_audit_access(
             *(revoke_all_sql("SEQUENCE", schema, name, role) for schema, name in sequences),
         ]
 
-    return _for_audited_tables(metadata, role, bind, statements)
+    return _for_audited_tables(metadata, role, bind, statements, "revoke_audit_access")
 
 
 __all__ = ["grant_audit_access", "revoke_audit_access"]

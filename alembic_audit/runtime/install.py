@@ -5,12 +5,14 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 
+from ..core.errors import AuditError, AuditTableMismatch
 from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
 from ..sql.function import audit_function
 from ..sql.objects import create_statements, drop_statements, snapshot_statement
-from .connection import run, transaction
+from ..sql.tables import add_columns_statements
+from .connection import metadata_bind, run, transaction
 
 
 def install_audit_triggers(
@@ -23,6 +25,11 @@ def install_audit_triggers(
 
     With an Engine or Connection the DDL runs in one transaction; otherwise the
     SQL script is returned.  Idempotent: running it twice leaves one trigger set.
+    A ``metadata.bind`` left by a script written for SQLAlchemy 1.x is used (with a
+    ``DeprecationWarning``), as sqlalchemy-postgresql-audit did.
+
+    The script runs unchanged through ``conn.execute(text(...))``,
+    ``conn.exec_driver_sql(...)``, ``DDL(...)``, ``op.execute(...)`` and psql.
 
     ``snapshot=True`` records the rows of every table whose auditing begins now (its
     audit function did not exist) as ``'S'`` audit rows, in the same transaction:
@@ -35,21 +42,62 @@ def install_audit_triggers(
         install_audit_triggers(metadata, engine, snapshot=True)
         print(install_audit_triggers(metadata))  # the SQL, for review
     """
+    bind = metadata_bind(metadata, engine, "install_audit_triggers")
     specs = [get_audit_spec(table) for table in audited_tables(metadata)]
-    if engine is None or not snapshot:
-        statements = [s for spec in specs for s in _install_statements(spec, snapshot)]
-        return run(statements, engine)
-    with transaction(engine) as conn:
+    if bind is None:
+        return run([s for spec in specs for s in _install_statements(spec, snapshot)], None)
+    with transaction(bind) as conn:
         inspector = PGAdvancedInspector(conn)
+        check_audit_tables(inspector, specs)
         statements = [
             stmt
             for spec in specs
             for stmt in _install_statements(
-                spec, not inspector.function_exists(audit_function(spec).signature)
+                spec,
+                snapshot and not inspector.function_exists(audit_function(spec).signature),
             )
         ]
         run(statements, conn)
     return None
+
+
+def check_audit_tables(inspector: PGAdvancedInspector, specs: list[AuditSpec]) -> None:
+    """Refuse, before any DDL, audit tables that are missing or lack a column the trigger
+    writes: its every write would fail.  One catalog query for all tables.
+
+    An audit table made by an earlier release (or by sqlalchemy-postgresql-audit) lacks
+    this release's columns; the error carries the statements that add them.
+
+    Example::
+
+        check_audit_tables(PGAdvancedInspector(conn), specs)  # or AuditError
+    """
+    found = inspector.columns([spec.qualified_audit_table for spec in specs])
+    missing_tables = [
+        f"{'.'.join(s.qualified_audit_table)!r} (of table {'.'.join(s.qualified_table)!r})"
+        for s in specs
+        if s.qualified_audit_table not in found
+    ]
+    if missing_tables:
+        raise AuditError(
+            f"install_audit_triggers: audit table(s) {', '.join(missing_tables)} do not exist; "
+            "create them first (metadata.create_all(engine))"
+        )
+    statements: list[str] = []
+    lacking: list[str] = []
+    for spec in specs:
+        adds = add_columns_statements(spec, set(found[spec.qualified_audit_table]))
+        if adds:
+            lacking.append(".".join(spec.qualified_audit_table))
+            statements += adds
+    if statements:
+        raise AuditTableMismatch(
+            f"install_audit_triggers: audit table(s) {lacking} lack columns their triggers "
+            "write (made by an earlier release?); add them first (the error's statements, "
+            "or an Alembic migration: alembic revision --autogenerate), or turn the "
+            "options off (identity, transaction_id, change_timestamp):\n" + ";\n".join(statements),
+            statements,
+        )
 
 
 def _install_statements(spec: AuditSpec, snapshot: bool) -> list[str]:
@@ -62,18 +110,21 @@ def uninstall_audit_triggers(
 ) -> str | None:
     """Drop every audit function (and with it its triggers) of ``metadata``.
 
-    Audit tables and their rows are left alone.  Idempotent.
+    Audit tables and their rows are left alone.  Idempotent: it also runs where
+    nothing is installed.  Without a bind (nor ``metadata.bind``), the SQL script is
+    returned.
 
     Example::
 
         uninstall_audit_triggers(metadata, engine)
     """
+    bind = metadata_bind(metadata, engine, "uninstall_audit_triggers")
     statements = [
         stmt
         for table in reversed(audited_tables(metadata))
         for stmt in drop_statements(get_audit_spec(table), if_exists=True)
     ]
-    return run(statements, engine)
+    return run(statements, bind)
 
 
 __all__ = ["install_audit_triggers", "uninstall_audit_triggers"]

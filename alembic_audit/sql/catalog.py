@@ -20,7 +20,11 @@ from sqlalchemy.sql.elements import TextClause
 
 # A function is ours when its body carries the spec comment, or when it has a name
 # the models ask for (a hand-edited body may have lost the comment).  Zero
-# arguments and ``RETURNS trigger`` are what every audit function has.
+# arguments and ``RETURNS trigger`` are what every audit function has.  Wanted names
+# are also looked for in every schema: sqlalchemy-postgresql-audit created its
+# functions unqualified, i.e. in the first schema of the search_path, not in the
+# schema of an audited table that had one (the inspector keeps such a function only
+# if it is the seed's and a trigger on the wanted table calls it).
 _FUNCTIONS = """
 SELECT p.oid, n.nspname, p.proname, p.prosrc,
        COALESCE(p.proconfig, CAST(ARRAY[] AS text[])) AS proconfig,
@@ -35,7 +39,8 @@ WHERE p.prorettype = CAST('pg_catalog.trigger' AS pg_catalog.regtype)
        OR (n.nspname, p.proname) IN (
            SELECT w.s, w.f
            FROM ROWS FROM (pg_catalog.unnest(:fn_schemas),
-                           pg_catalog.unnest(:fn_names)) AS w(s, f)))
+                           pg_catalog.unnest(:fn_names)) AS w(s, f))
+       OR p.proname = ANY(:fn_names))
 ORDER BY n.nspname, p.proname
 """
 
@@ -258,3 +263,27 @@ def current_user_query() -> TextClause:
         connection.execute(current_user_query()).scalar()  # 'app_owner'
     """
     return text("SELECT current_user")
+
+
+def columns_query(relations: Sequence[tuple[str, str]]) -> TextClause:
+    """``(schema, table, column)`` of the live columns of the given relations, one query.
+
+    Example::
+
+        connection.execute(columns_query([("public", "item_audit")])).all()
+        # [('public', 'item_audit', 'id'), ...]
+    """
+    return text(
+        "SELECT n.nspname, c.relname, a.attname"
+        " FROM pg_catalog.pg_attribute AS a"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE a.attnum > 0 AND NOT a.attisdropped"
+        " AND (n.nspname, c.relname) IN ("
+        "SELECT w.s, w.r FROM ROWS FROM (pg_catalog.unnest(:schemas),"
+        " pg_catalog.unnest(:relations)) AS w(s, r))"
+        " ORDER BY n.nspname, c.relname, a.attnum"
+    ).bindparams(
+        bindparam("schemas", [r[0] for r in relations], type_=_TEXT_ARRAY),
+        bindparam("relations", [r[1] for r in relations], type_=_TEXT_ARRAY),
+    )

@@ -36,6 +36,10 @@ _FORMAT_KEY = "format"
 # ``text()`` bind parameter), ``%`` (a format character for ``DDL()`` and DBAPIs).
 _ESCAPES = {"*": "\\u002a", ":": "\\u003a", "%": "\\u0025"}
 
+# The INSERT every trigger function of sqlalchemy-postgresql-audit (0.1 to 0.5.2) holds:
+# its template lists the audit columns first, unquoted (0.1 had no audit_current_user).
+_SEED_INSERT = re.compile(r"INSERT INTO .+ \(audit_operation, audit_operation_timestamp[,)]")
+
 
 class Marker(NamedTuple):
     """What a function body's marker says: the spec, and the format it was written in.
@@ -114,6 +118,17 @@ def read_marker(body: str) -> Marker | None:
         return None
 
 
+def made_by_seed(body: str) -> bool:
+    """Whether a function body carrying no marker was written by sqlalchemy-postgresql-audit,
+    the project this one continues (its functions carry no spec).
+
+    Example::
+
+        made_by_seed("... INSERT INTO bar_audit (audit_operation, audit_operation_timestamp, ...")
+    """
+    return "TG_OP" in body and _SEED_INSERT.search(body) is not None and read_marker(body) is None
+
+
 def spec_from_function_body(body: str) -> AuditSpec | None:
     """The spec embedded in a function body, if any (see :func:`read_marker`).
 
@@ -129,6 +144,7 @@ __all__ = [
     "MARKER_FORMAT",
     "SPEC_MARKER",
     "Marker",
+    "made_by_seed",
     "read_marker",
     "spec_comment",
     "spec_from_function_body",

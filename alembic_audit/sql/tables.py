@@ -47,6 +47,22 @@ def create_audit_table_sql(spec: AuditSpec) -> str:
     return f"CREATE TABLE {qualify(*spec.qualified_audit_table)} (\n{body}\n)"
 
 
+def add_columns_statements(spec: AuditSpec, present: set[str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for what the audit table lacks of ``spec``: the copies
+    of the audited columns, the audit table's own columns, the settings' columns.
+
+    Example::
+
+        add_columns_statements(spec, {"id", "name", "audit_operation"})
+        # ['ALTER TABLE "public"."item_audit" ADD COLUMN "audit_id" BIGINT GENERATED ...', ...]
+    """
+    table = qualify(*spec.qualified_audit_table)
+    wanted = [(c.name, f"{quote(c.name)} {c.type}") for c in spec.columns]
+    wanted += [(m.name, meta_column_sql(m)) for m in spec.meta_columns]
+    wanted += [(s.column_name, f"{quote(s.column_name)} {s.type}") for s in spec.session_settings]
+    return [f"ALTER TABLE {table} ADD COLUMN {sql}" for name, sql in wanted if name not in present]
+
+
 def create_audit_table_statements(spec: AuditSpec) -> list[str]:
     """The audit table, then its indexes.
 
@@ -85,6 +101,7 @@ def drop_audit_table_sql(spec: AuditSpec) -> str:
 
 
 __all__ = [
+    "add_columns_statements",
     "create_audit_table_statements",
     "create_audit_table_sql",
     "create_index_sql",
