@@ -61,6 +61,16 @@ def fit_identifier(name: str) -> str:
     return f"{prefix}_{digest}"
 
 
+def stored_name(name: str) -> str:
+    """``name`` as PostgreSQL stores it: cut to 63 bytes, at a character boundary.
+
+    Example::
+
+        len(stored_name("é" * 40).encode())  # 62
+    """
+    return name.encode("utf-8")[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
+
+
 def render_convention(
     naming_convention: Mapping[Any, Any],
     key: str,
@@ -178,5 +188,6 @@ __all__ = [
     "fit_identifier",
     "label",
     "render_convention",
+    "stored_name",
     "trigger_names_for",
 ]

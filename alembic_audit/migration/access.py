@@ -225,12 +225,12 @@ def _check_grantable(
     missing = [
         priv
         for priv in target.privileges
-        if not inspector.can_grant(target.kind, target.object_sql, priv)
+        if not inspector.can_grant(target.kind, target.schema, target.name, priv)
     ]
     if not missing:
         return
     hint = ""
-    if target.kind == "SCHEMA" and inspector.has_schema_usage(role, target.object_sql):
+    if target.kind == "SCHEMA" and inspector.has_schema_usage(role, target.schema):
         hint = (
             f"; role {role!r} has USAGE on it already (through PUBLIC or a role it belongs "
             "to): pass schema_usage=False"
@@ -274,7 +274,7 @@ def check_state(
         targets.append(Privilege(*audit_key, ()))
     problems: list[str] = []
     for target in targets:
-        found = inspector.direct_privileges(target.kind, target.object_sql, access.role)
+        found = inspector.direct_privileges(target.kind, target.schema, target.name, access.role)
         if found is None:
             raise AuditError(f"{place}: {target.label} does not exist")
         owner, held = found

@@ -74,7 +74,7 @@ def _check_function(operations: Operations, opname: str, spec: AuditSpec, *, exi
     if is_offline(operations):
         return
     inspector = PGAdvancedInspector(connection(operations))
-    if inspector.function_exists(audit_function(spec).signature) != exists:
+    if inspector.function_exists(*spec.qualified_function) != exists:
         state = "does not exist" if exists else "already exists"
         hint = "" if exists else "; use op.replace_audit_trigger to change it"
         raise AuditError(

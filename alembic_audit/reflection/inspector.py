@@ -38,7 +38,7 @@ from ..sql import catalog
 from ..sql.function import FunctionHeader
 from ..sql.marker import SPEC_MARKER, made_by_seed, read_marker, spec_from_function_body
 from ..sql.objects import spec_triggers
-from ..sql.quoting import qualify
+from ..sql.quoting import lookup_name
 from ..sql.triggers import TriggerDefinition
 
 
@@ -244,7 +244,7 @@ class PGAdvancedInspector:
         self.queries += 1
         found: dict[tuple[str, str], AuditSpec] = {}
         for source in self.connection.execute(
-            catalog.trigger_function_sources_query(qualify(schema, table))
+            catalog.trigger_function_sources_query(lookup_name(schema, table))
         ).scalars():
             spec = spec_from_function_body(source)
             if spec is not None and spec.qualified_table == (schema, table):
@@ -260,20 +260,22 @@ class PGAdvancedInspector:
             # {('public', 'item_audit'): ['id', 'name', 'audit_id', ...]}
         """
         self.queries += 1
+        names = {lookup_name(*r): r for r in relations}
         found: dict[tuple[str, str], list[str]] = {}
-        for schema, table, column in self.connection.execute(catalog.columns_query(relations)):
-            found.setdefault((schema, table), []).append(column)
+        for name, column in self.connection.execute(catalog.columns_query(list(names))):
+            found.setdefault(names[name], []).append(column)
         return found
 
-    def function_exists(self, signature: str) -> bool:
-        """Whether the function with this quoted signature (``"s"."f"()``) exists.
+    def function_exists(self, schema: str, name: str) -> bool:
+        """Whether the function ``schema.name()`` (no arguments) exists.
 
         Example::
 
-            inspector.function_exists('"public"."public_item_audit"()')  # True
+            inspector.function_exists("public", "public_item_audit")  # True
         """
         self.queries += 1
-        return bool(self.connection.execute(catalog.function_exists_query(signature)).scalar())
+        query = catalog.function_exists_query(lookup_name(schema, name) + "()")
+        return bool(self.connection.execute(query).scalar())
 
     def owned_sequences(self, schema: str, table: str) -> tuple[tuple[str, str], ...]:
         """``(schema, name)`` of the sequences feeding a table's serial/identity columns.
@@ -283,7 +285,7 @@ class PGAdvancedInspector:
             inspector.owned_sequences("public", "item")  # (('public', 'item_id_seq'),)
         """
         self.queries += 1
-        rows = self.connection.execute(catalog.owned_sequences_query(qualify(schema, table)))
+        rows = self.connection.execute(catalog.owned_sequences_query(lookup_name(schema, table)))
         return tuple((str(s), str(n)) for s, n in rows)
 
     def role_is_superuser(self, role: str) -> bool | None:
@@ -298,40 +300,41 @@ class PGAdvancedInspector:
         return None if row is None else bool(row[0])
 
     def direct_privileges(
-        self, kind: str, object_sql: str, role: str
+        self, kind: str, schema: str, name: str | None, role: str
     ) -> tuple[str, set[str]] | None:
         """Owner of a schema or relation and the privileges granted directly to ``role``
         on it; ``None`` if it does not exist.
 
         Example::
 
-            inspector.direct_privileges("TABLE", '"public"."item"', "app")
+            inspector.direct_privileges("TABLE", "public", "item", "app")
             # ('app_owner', {'SELECT', 'INSERT', 'UPDATE', 'DELETE'})
         """
         self.queries += 1
-        row = self.connection.execute(catalog.acl_query(kind, object_sql, role)).first()
+        query = catalog.acl_query(kind, lookup_name(schema, name), role)
+        row = self.connection.execute(query).first()
         return None if row is None else (str(row[0]), set(row[1] or ()))
 
-    def can_grant(self, kind: str, object_sql: str, privilege: str) -> bool:
+    def can_grant(self, kind: str, schema: str, name: str | None, privilege: str) -> bool:
         """Whether the current role can grant ``privilege`` on the object.
 
         Example::
 
-            inspector.can_grant("TABLE", '"public"."item"', "SELECT")  # True for the owner
+            inspector.can_grant("TABLE", "public", "item", "SELECT")  # True for the owner
         """
         self.queries += 1
-        query = catalog.can_grant_query(kind, object_sql, privilege)
+        query = catalog.can_grant_query(kind, lookup_name(schema, name), privilege)
         return bool(self.connection.execute(query).scalar())
 
-    def has_schema_usage(self, role: str, schema_sql: str) -> bool:
+    def has_schema_usage(self, role: str, schema: str) -> bool:
         """Whether ``role`` has USAGE on the schema by any route (PUBLIC included).
 
         Example::
 
-            inspector.has_schema_usage("app", '"public"')  # True
+            inspector.has_schema_usage("app", "public")  # True
         """
         self.queries += 1
-        query = catalog.schema_usage_query(role, schema_sql)
+        query = catalog.schema_usage_query(role, lookup_name(schema))
         return bool(self.connection.execute(query).scalar())
 
     def current_user(self) -> str:

@@ -9,7 +9,6 @@ from ..core.errors import AuditError, AuditTableMismatch
 from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
-from ..sql.function import audit_function
 from ..sql.objects import create_statements, drop_statements, snapshot_statement
 from ..sql.tables import add_columns_statements
 from .connection import metadata_bind, run, transaction
@@ -54,7 +53,7 @@ def install_audit_triggers(
             for spec in specs
             for stmt in _install_statements(
                 spec,
-                snapshot and not inspector.function_exists(audit_function(spec).signature),
+                snapshot and not inspector.function_exists(*spec.qualified_function),
             )
         ]
         run(statements, conn)

@@ -265,25 +265,20 @@ def current_user_query() -> TextClause:
     return text("SELECT current_user")
 
 
-def columns_query(relations: Sequence[tuple[str, str]]) -> TextClause:
-    """``(schema, table, column)`` of the live columns of the given relations, one query.
+def columns_query(relations: Sequence[str]) -> TextClause:
+    """``(relation, column)`` of the live columns of the given relations (quoted, qualified
+    names, resolved by ``to_regclass`` as the parser would: a name over 63 bytes is
+    truncated the same way), in one query.
 
     Example::
 
-        connection.execute(columns_query([("public", "item_audit")])).all()
-        # [('public', 'item_audit', 'id'), ...]
+        connection.execute(columns_query(['"public"."item_audit"'])).all()
+        # [('"public"."item_audit"', 'id'), ...]
     """
     return text(
-        "SELECT n.nspname, c.relname, a.attname"
-        " FROM pg_catalog.pg_attribute AS a"
-        " JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid"
-        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        "SELECT w.r, a.attname"
+        " FROM pg_catalog.unnest(:relations) AS w(r)"
+        " JOIN pg_catalog.pg_attribute AS a ON a.attrelid = pg_catalog.to_regclass(w.r)"
         " WHERE a.attnum > 0 AND NOT a.attisdropped"
-        " AND (n.nspname, c.relname) IN ("
-        "SELECT w.s, w.r FROM ROWS FROM (pg_catalog.unnest(:schemas),"
-        " pg_catalog.unnest(:relations)) AS w(s, r))"
-        " ORDER BY n.nspname, c.relname, a.attnum"
-    ).bindparams(
-        bindparam("schemas", [r[0] for r in relations], type_=_TEXT_ARRAY),
-        bindparam("relations", [r[1] for r in relations], type_=_TEXT_ARRAY),
-    )
+        " ORDER BY w.r, a.attnum"
+    ).bindparams(bindparam("relations", list(relations), type_=_TEXT_ARRAY))

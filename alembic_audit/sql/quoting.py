@@ -64,6 +64,20 @@ def qualify(schema: str, name: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
+def lookup_name(schema: str, name: str | None = None) -> str:
+    """A name as ``to_regclass``, ``to_regnamespace`` and ``to_regprocedure`` read it: a
+    bind parameter's value, never SQL text, so plain double quotes (those functions
+    do not read ``U&"..."``) and, like the parser, a name over 63 bytes truncated.
+
+    Example::
+
+        lookup_name("public", "a:b")  # '"public"."a:b"'
+        lookup_name("public")  # '"public"'
+    """
+    parts = [schema] if name is None else [schema, name]
+    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+
+
 def dollar_quote(body: str) -> str:
     """``body`` between dollar quotes whose tag does not occur in it (names may hold '$').
 
@@ -78,4 +92,4 @@ def dollar_quote(body: str) -> str:
     return f"{tag}{body}{tag}"
 
 
-__all__ = ["dollar_quote", "needs_unicode_escape", "qualify", "quote"]
+__all__ = ["dollar_quote", "lookup_name", "needs_unicode_escape", "qualify", "quote"]

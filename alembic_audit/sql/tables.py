@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+from ..core.naming import stored_name
 from ..core.spec import AuditSpec, IndexDefinition, MetaColumn
 from ..types import type_text
 from .quoting import qualify, quote
@@ -60,7 +61,11 @@ def add_columns_statements(spec: AuditSpec, present: set[str]) -> list[str]:
     wanted = [(c.name, f"{quote(c.name)} {c.type}") for c in spec.columns]
     wanted += [(m.name, meta_column_sql(m)) for m in spec.meta_columns]
     wanted += [(s.column_name, f"{quote(s.column_name)} {s.type}") for s in spec.session_settings]
-    return [f"ALTER TABLE {table} ADD COLUMN {sql}" for name, sql in wanted if name not in present]
+    return [
+        f"ALTER TABLE {table} ADD COLUMN {sql}"
+        for name, sql in wanted
+        if stored_name(name) not in present
+    ]
 
 
 def create_audit_table_statements(spec: AuditSpec) -> list[str]:
