@@ -18,7 +18,9 @@ interleaved blocks (the order rotates every round):
 - ``legacy``: the statement level as the first release made it (no ``audit_id``,
   transaction id, change time or indexes on the audit table);
 - ``minimal``: the least a statement trigger can do for the same audit rows (column
-  defaults; no SECURITY DEFINER, SET clauses or checks; see ``writes.py``).
+  defaults; no SECURITY DEFINER, SET clauses or checks; see ``writes.py``);
+- ``context``: the statement level with the three context columns on
+  (``application_name``, ``client_address``, ``statement_text``).
 
 Under the table: what each safety feature and each new column costs, per transaction.
 
@@ -65,8 +67,10 @@ DESIGNS = (
     "invoker",
     "legacy",
     "minimal",
+    "context",
 )
-AUDITED = ("bare", "row", "statement", "unpinned", "invoker", "legacy")
+AUDITED = ("bare", "row", "statement", "unpinned", "invoker", "legacy", "context")
+CONTEXT = {"application_name": True, "client_address": True, "statement_text": True}
 
 
 def metadata() -> sa.MetaData:
@@ -82,6 +86,8 @@ def metadata() -> sa.MetaData:
         }
         if design == "legacy":
             options.update(LEGACY)
+        if design == "context":
+            options.update(CONTEXT)
         bench_table(f"t_{design}", md, options)
     return md
 
@@ -165,6 +171,8 @@ def report(per_txn: dict[str, list[float]]) -> str:
         f"- everything over the minimal trigger (statement - minimal): "
         f"{cost('statement', 'minimal'):+.2f}",
         f"- the minimal trigger itself (minimal - none): {cost('minimal', 'none'):+.2f}",
+        "- application_name, client address and statement text (context - statement): "
+        f"{cost('context', 'statement'):+.2f}",
         "- statement / minimal: "
         f"{statistics.median(per_txn['statement']) / statistics.median(per_txn['minimal']):.3f}x",
     ]

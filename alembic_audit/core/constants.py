@@ -25,13 +25,21 @@ ID_COLUMN = "audit_id"
 TRANSACTION_COLUMN = "audit_transaction_id"
 CHANGE_TIMESTAMP_COLUMN = "audit_change_timestamp"
 
-#: Every name an audit table may use for a column of its own: refused as a column
-#: name of an audited table, whichever options are on.
+#: Context columns the trigger fills from the server, no Python needed (options
+#: ``application_name``, ``client_address``, ``statement_text``; off by default).
+APPLICATION_NAME_COLUMN = "audit_application_name"
+CLIENT_ADDRESS_COLUMN = "audit_client_address"
+STATEMENT_COLUMN = "audit_statement"
+
+#: Every name an audit table may use for a column of its own.
 RESERVED_COLUMNS: tuple[str, ...] = (
     *META_COLUMNS,
     ID_COLUMN,
     TRANSACTION_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
+    APPLICATION_NAME_COLUMN,
+    CLIENT_ADDRESS_COLUMN,
+    STATEMENT_COLUMN,
 )
 
 #: Operation codes: INSERT, UPDATE, DELETE, TRUNCATE, and the snapshot of a row that

@@ -16,13 +16,16 @@ from sqlalchemy import Column, Table
 from ..types import mirror_type, type_text
 from . import naming
 from .constants import (
+    APPLICATION_NAME_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
+    CLIENT_ADDRESS_COLUMN,
     DEFAULT_SCHEMA,
     ID_COLUMN,
     INDEX_KINDS,
     LEVELS,
     META_COLUMNS,
     OPTIONS_KEY,
+    STATEMENT_COLUMN,
     TRANSACTION_COLUMN,
 )
 from .errors import AuditError
@@ -47,6 +50,9 @@ KNOWN_KEYS = frozenset(
         "change_timestamp",
         "indexes",
         "snapshot",  # autogenerate records existing rows when auditing begins
+        "application_name",
+        "client_address",
+        "statement_text",
     }
 )
 
@@ -260,7 +266,12 @@ def _check_identifiers(label: str, table: Table, audit_schema: object) -> None:
 
 
 def reserved_columns(
-    identity: bool, transaction_id: bool, change_timestamp: bool
+    identity: bool,
+    transaction_id: bool,
+    change_timestamp: bool,
+    application_name: bool = False,
+    client_address: bool = False,
+    statement_text: bool = False,
 ) -> tuple[str, ...]:
     """The audit table's own column names with these options on.
 
@@ -273,6 +284,9 @@ def reserved_columns(
         (identity, ID_COLUMN),
         (transaction_id, TRANSACTION_COLUMN),
         (change_timestamp, CHANGE_TIMESTAMP_COLUMN),
+        (application_name, APPLICATION_NAME_COLUMN),
+        (client_address, CLIENT_ADDRESS_COLUMN),
+        (statement_text, STATEMENT_COLUMN),
     )
     return META_COLUMNS + tuple(name for on, name in optional if on)
 
@@ -376,6 +390,9 @@ def spec_from_table(table: Table) -> AuditSpec:
     identity = _bool_option(label, options, "identity", True)
     transaction_id = _bool_option(label, options, "transaction_id", True)
     change_timestamp = _bool_option(label, options, "change_timestamp", True)
+    application_name = _bool_option(label, options, "application_name", False)
+    client_address = _bool_option(label, options, "client_address", False)
+    statement_text = _bool_option(label, options, "statement_text", False)
     _bool_option(label, options, "snapshot", True)  # read by autogenerate, validated here
     indexes = indexes_option(f"table {label!r}", options.get("indexes", True))
     primary_key = tuple(c.name for c in table.primary_key.columns)
@@ -396,7 +413,14 @@ def spec_from_table(table: Table) -> AuditSpec:
         level,
         skip_unchanged,
         primary_key,
-        reserved_columns(identity, transaction_id, change_timestamp),
+        reserved_columns(
+            identity,
+            transaction_id,
+            change_timestamp,
+            application_name,
+            client_address,
+            statement_text,
+        ),
         [s.column_name for s in settings],
     )
     if skip_unchanged and level == "statement" and set(primary_key) & excluded:
@@ -436,4 +460,7 @@ def spec_from_table(table: Table) -> AuditSpec:
         transaction_id=transaction_id,
         change_timestamp=change_timestamp,
         indexes=indexes,
+        application_name=application_name,
+        client_address=client_address,
+        statement_text=statement_text,
     )

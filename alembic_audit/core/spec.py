@@ -15,17 +15,21 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, DateTime, String
+from sqlalchemy import BigInteger, DateTime, String, Text
+from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.types import TypeEngine
 
 from ..types import XID8
 from .constants import (
+    APPLICATION_NAME_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
+    CLIENT_ADDRESS_COLUMN,
     DEFAULT_SCHEMA,
     ID_COLUMN,
     INDEX_KINDS,
     OPERATION_COLUMN,
     SETTING_NAMESPACE,
+    STATEMENT_COLUMN,
     TIMESTAMP_COLUMN,
     TRANSACTION_COLUMN,
     USER_COLUMN,
@@ -102,6 +106,9 @@ FIRST_RELEASE_VALUES: dict[str, Any] = {
     "transaction_id": False,
     "change_timestamp": False,
     "indexes": (),
+    "application_name": False,
+    "client_address": False,
+    "statement_text": False,
 }
 
 
@@ -206,6 +213,13 @@ class AuditSpec:
     change_timestamp: bool = True
     #: Indexes on the audit table, of :data:`~alembic_audit.core.constants.INDEX_KINDS`.
     indexes: tuple[str, ...] = INDEX_KINDS
+    #: Record the session's ``application_name`` (``audit_application_name``).
+    application_name: bool = False
+    #: Record the client's address, ``inet_client_addr()`` (``audit_client_address``).
+    client_address: bool = False
+    #: Record the text of the statement the client sent, ``current_query()``
+    #: (``audit_statement``): the most telling and the most costly of the three.
+    statement_text: bool = False
 
     # -- derived names ---------------------------------------------------------
     @property
@@ -286,6 +300,12 @@ class AuditSpec:
             columns.append(MetaColumn(TRANSACTION_COLUMN, XID8(), nullable=True))
         if self.change_timestamp:
             columns.append(MetaColumn(CHANGE_TIMESTAMP_COLUMN, DateTime(timezone=True), True))
+        if self.application_name:
+            columns.append(MetaColumn(APPLICATION_NAME_COLUMN, Text(), True))
+        if self.client_address:
+            columns.append(MetaColumn(CLIENT_ADDRESS_COLUMN, INET(), True))
+        if self.statement_text:
+            columns.append(MetaColumn(STATEMENT_COLUMN, Text(), True))
         return tuple(columns)
 
     @cached_property
@@ -396,6 +416,9 @@ class AuditSpec:
             "transaction_id": self.transaction_id,
             "change_timestamp": self.change_timestamp,
             "indexes": list(self.indexes),
+            "application_name": self.application_name,
+            "client_address": self.client_address,
+            "statement_text": self.statement_text,
         }
 
     @classmethod

@@ -74,6 +74,9 @@ class AuditDefinition(TypedDict, total=False):
     transaction_id: bool | None
     change_timestamp: bool | None
     indexes: Sequence[str] | bool | None
+    application_name: bool | None
+    client_address: bool | None
+    statement_text: bool | None
 
 
 #: Spec fields an op call may give (the table and schema are the call's head).
@@ -226,7 +229,14 @@ def build_spec(
         data["level"],
         data["skip_unchanged"],
         data["primary_key"],
-        reserved_columns(data["identity"], data["transaction_id"], data["change_timestamp"]),
+        reserved_columns(
+            data["identity"],
+            data["transaction_id"],
+            data["change_timestamp"],
+            data["application_name"],
+            data["client_address"],
+            data["statement_text"],
+        ),
         [SessionSetting(*s).column_name for s in data["session_settings"]],
     )
     try:

@@ -19,8 +19,11 @@ Example::
 from __future__ import annotations
 
 from ..core.constants import (
+    APPLICATION_NAME_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
+    CLIENT_ADDRESS_COLUMN,
     OPERATION_COLUMN,
+    STATEMENT_COLUMN,
     TIMESTAMP_COLUMN,
     TRANSACTION_COLUMN,
     USER_COLUMN,
@@ -78,6 +81,16 @@ def _read_settings(spec: AuditSpec) -> list[str]:
         # The time of the change itself: once per call (per statement at statement
         # level), when the changes are made; now() is the transaction's start.
         lines.append(f"    {_field(CHANGE_TIMESTAMP_COLUMN)} := pg_catalog.clock_timestamp();")
+    # The session's own facts, read from the server: nothing a client has to send.
+    if spec.application_name:
+        lines.append(
+            f"    {_field(APPLICATION_NAME_COLUMN)} := "
+            "NULLIF(pg_catalog.current_setting('application_name'), '');"
+        )
+    if spec.client_address:
+        lines.append(f"    {_field(CLIENT_ADDRESS_COLUMN)} := pg_catalog.inet_client_addr();")
+    if spec.statement_text:
+        lines.append(f"    {_field(STATEMENT_COLUMN)} := pg_catalog.current_query();")
     for s in spec.session_settings:
         # '' counts as unset: a pooled connection reports '' for a setting that an
         # earlier transaction set locally, not NULL.

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-02 01:18:20.549612
+Create Date: 2026-12-02 01:55:58.085878
 
 """
 
@@ -74,6 +74,9 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -99,6 +102,9 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.replace_audit_trigger(
@@ -130,6 +136,9 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -157,6 +166,9 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.replace_audit_trigger(
@@ -188,6 +200,9 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "order_audit",
@@ -215,6 +230,9 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.replace_audit_trigger(
@@ -246,6 +264,9 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -273,6 +294,9 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     # ### end Alembic commands ###
@@ -309,6 +333,9 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -336,6 +363,9 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.replace_audit_trigger(
@@ -367,6 +397,9 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "order_audit",
@@ -394,6 +427,9 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.replace_audit_trigger(
@@ -425,6 +461,9 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -452,6 +491,9 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.replace_audit_trigger(
@@ -481,6 +523,9 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -506,6 +551,9 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "application_name": False,
+            "client_address": False,
+            "statement_text": False,
         },
     )
     op.drop_index('stock_audit_transaction_idx', table_name='stock_audit', schema='audit', postgresql_using='btree')
