@@ -1,0 +1,355 @@
+"""Session setting values: their text form, and whether they fit the setting's column.
+
+A setting travels as text (``set_config`` takes text) and the trigger casts it to the
+type of the setting's audit column.  A value that does not fit would fail the write
+inside the trigger with a bare PostgreSQL error (``value too long for type character
+varying(50)``); :func:`check_values` refuses it in Python first, naming the setting
+and the audited table whose column it does not fit.
+
+The check knows each setting's type from the specs of the audited tables defined in
+the process (``SessionSetting.type``, PostgreSQL type text) and, for enums, the labels
+of the setting's ``Enum`` column.  Types it checks: ``VARCHAR(n)`` / ``CHAR(n)``
+(length), ``TEXT`` and unbounded ``VARCHAR`` (anything), ``UUID``, ``SMALLINT`` /
+``INTEGER`` / ``BIGINT`` (range), ``NUMERIC(p, s)`` / ``DECIMAL`` (digits before the
+point), ``REAL`` / ``FLOAT`` / ``DOUBLE PRECISION``, ``BOOLEAN``, ``DATE``, ``TIME``,
+``TIMESTAMP`` (with or without time zone: ISO 8601), ``JSON`` / ``JSONB``, ``INET`` /
+``CIDR`` and native enums (the labels).  Anything else (arrays, intervals, domains,
+bytea, money, types of your own) is passed through unchecked: PostgreSQL still
+refuses a bad value when the trigger casts it.
+
+Example::
+
+    text_value("username", "alice", where="audit_context")  # 'alice'
+    check_values({"username": "x" * 60}, where="audit_context")  # AuditError if some
+    # audited table stores username as VARCHAR(50)
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import ipaddress
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Enum, Table
+
+from ..core.constants import OPTIONS_KEY
+from ..core.errors import AuditError
+from ..core.options import table_label
+from ..core.spec import SessionSetting
+from ..schema.builder import get_audit_spec, live_audited_tables, registry_generation
+
+_IP_TYPES = (
+    ipaddress.IPv4Address,
+    ipaddress.IPv6Address,
+    ipaddress.IPv4Interface,
+    ipaddress.IPv6Interface,
+    ipaddress.IPv4Network,
+    ipaddress.IPv6Network,
+)
+
+
+def text_value(name: str, value: object, *, where: str) -> str:
+    """The text ``set_config`` receives for a Python value; ``None`` becomes ``''`` (unset).
+
+    Example::
+
+        text_value("request_id", uuid.UUID(int=1), where="audit_context")
+        # '00000000-0000-0000-0000-000000000001'
+    """
+    if value is None:
+        return ""  # read as unset by the trigger
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL; say which setting instead of a driver error.
+            raise AuditError(f"{where}: value of {name!r} contains a NUL character")
+        return value
+    if isinstance(value, (int, float, decimal.Decimal, uuid.UUID, *_IP_TYPES)):
+        return str(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    raise TypeError(
+        f"{where}: value of {name!r} must be str, int, float, Decimal, bool, UUID, date, "
+        f"time, datetime, an ipaddress address or network, or None, got {type(value).__name__}"
+    )
+
+
+#: A check of a setting's text value: ``None`` when it fits, else why it does not.
+Check = Callable[[str], "str | None"]
+
+
+def _length(limit: int) -> Check:
+    def check(text: str) -> str | None:
+        if len(text) > limit:
+            return f"{len(text)} characters, at most {limit} fit"
+        return None
+
+    return check
+
+
+def _integer(bits: int) -> Check:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def check(text: str) -> str | None:
+        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+            return "not an integer"
+        if not low <= int(text) <= high:
+            return f"out of range ({low} to {high})"
+        return None
+
+    return check
+
+
+def _numeric(precision: int | None, scale: int) -> Check:
+    def check(text: str) -> str | None:
+        try:
+            number = decimal.Decimal(text.strip())
+        except decimal.InvalidOperation:
+            return "not a number"
+        if precision is None or not number.is_finite():
+            return None
+        whole = abs(number.to_integral_value(rounding=decimal.ROUND_DOWN))
+        if len(str(whole).lstrip("0")) > precision - scale:
+            return f"more than {precision - scale} digits before the decimal point"
+        return None
+
+    return check
+
+
+def _float(text: str) -> str | None:
+    try:
+        float(text)
+    except ValueError:
+        return "not a number"
+    return None
+
+
+def _uuid(text: str) -> str | None:
+    try:
+        uuid.UUID(text.strip())
+    except ValueError:
+        return "not a UUID"
+    return None
+
+
+# PostgreSQL's boolean input: these words, any unique prefix of them, any case.
+_BOOL_WORDS = ("true", "false", "yes", "no", "on", "off", "1", "0")
+
+
+def _boolean(text: str) -> str | None:
+    word = text.strip().lower()
+    # Unique prefixes count ('tr', 'of'); 'o' is ambiguous (on, off), '1' and '0' only whole.
+    matches = [w for w in _BOOL_WORDS if word and w.startswith(word)]
+    if word in _BOOL_WORDS or (len(matches) == 1 and len(matches[0]) > 1):
+        return None
+    return "not a boolean (true, false, yes, no, on, off, 1, 0)"
+
+
+def _iso(parse: Callable[[str], object], what: str) -> Check:
+    def check(text: str) -> str | None:
+        stripped = text.strip()
+        # Python 3.10's fromisoformat does not read the UTC designator.
+        if stripped.endswith(("Z", "z")):
+            stripped = stripped[:-1] + "+00:00"
+        try:
+            parse(stripped)
+        except ValueError:
+            return f"not an ISO 8601 {what} (give a {what} object or its isoformat())"
+        return None
+
+    return check
+
+
+def _timestamp(text: str) -> str | None:
+    return _iso(datetime.datetime.fromisoformat, "datetime")(text)
+
+
+def _date(text: str) -> str | None:
+    # PostgreSQL reads a date from a timestamp's text too (the time is dropped).
+    date_error = _iso(datetime.date.fromisoformat, "date")(text)
+    return date_error if date_error is None or _timestamp(text) is not None else None
+
+
+def _time(text: str) -> str | None:
+    return _iso(datetime.time.fromisoformat, "time")(text)
+
+
+def _json(text: str) -> str | None:
+    try:
+        json.loads(text)
+    except ValueError:
+        return "not JSON"
+    return None
+
+
+def _inet(text: str) -> str | None:
+    try:
+        ipaddress.ip_interface(text.strip())
+    except ValueError:
+        return "not an IP address"
+    return None
+
+
+def _cidr(text: str) -> str | None:
+    try:
+        ipaddress.ip_network(text.strip())
+    except ValueError:
+        return "not an IP network (host bits must be zero)"
+    return None
+
+
+def _labels(labels: tuple[str, ...]) -> Check:
+    def check(text: str) -> str | None:
+        if text not in labels:
+            return f"not one of the enum's labels {list(labels)}"
+        return None
+
+    return check
+
+
+_FIXED: dict[str, Check] = {
+    "SMALLINT": _integer(16),
+    "INT2": _integer(16),
+    "INTEGER": _integer(32),
+    "INT": _integer(32),
+    "INT4": _integer(32),
+    "BIGINT": _integer(64),
+    "INT8": _integer(64),
+    "REAL": _float,
+    "FLOAT": _float,
+    "FLOAT4": _float,
+    "FLOAT8": _float,
+    "DOUBLE PRECISION": _float,
+    "UUID": _uuid,
+    "BOOLEAN": _boolean,
+    "BOOL": _boolean,
+    "DATE": _date,
+    "TIMESTAMP": _timestamp,
+    "TIMESTAMP WITHOUT TIME ZONE": _timestamp,
+    "TIMESTAMP WITH TIME ZONE": _timestamp,
+    "TIMESTAMPTZ": _timestamp,
+    "TIME": _time,
+    "TIME WITHOUT TIME ZONE": _time,
+    "TIME WITH TIME ZONE": _time,
+    "TIMETZ": _time,
+    "JSON": _json,
+    "JSONB": _json,
+    "INET": _inet,
+    "CIDR": _cidr,
+}
+
+_LENGTH = re.compile(
+    r"(VARCHAR|CHARACTER VARYING|CHAR|CHARACTER|NCHAR|NATIONAL CHARACTER|BPCHAR)"
+    r"(?:\s*\(\s*(\d+)\s*\))?(?:\s+COLLATE\s+.*)?"
+)
+_NUMERIC = re.compile(r"(?:NUMERIC|DECIMAL)(?:\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\))?")
+_TIME_PRECISION = re.compile(r"\s*\(\s*\d+\s*\)")
+
+
+def check_for_type(type_text: str, enum_labels: tuple[str, ...] | None = None) -> Check | None:
+    """The check of a PostgreSQL type (as ``SessionSetting.type`` spells it), or ``None``
+    when values of that type are not checked.
+
+    Example::
+
+        check_for_type("VARCHAR(3)")("abcd")  # '4 characters, at most 3 fit'
+        check_for_type("INTERVAL")  # None: not checked
+    """
+    if enum_labels is not None:
+        return _labels(enum_labels)
+    text = " ".join(type_text.upper().split())
+    length = _LENGTH.fullmatch(text)
+    if length:
+        kind, limit = length.groups()
+        if limit is not None:
+            return _length(int(limit))
+        # CHAR without a length is character(1); VARCHAR without one has no limit.
+        return None if kind.startswith("VARCHAR") or "VARYING" in kind else _length(1)
+    if text == "TEXT":
+        return None
+    numeric = _NUMERIC.fullmatch(text)
+    if numeric:
+        precision, scale = numeric.groups()
+        return _numeric(int(precision) if precision else None, int(scale or 0))
+    if text.startswith("FLOAT("):
+        return _float
+    # TIMESTAMP(3) WITH TIME ZONE: the fractional precision does not limit the input.
+    return _FIXED.get(_TIME_PRECISION.sub("", text))
+
+
+@dataclass(frozen=True)
+class _SettingCheck:
+    table: str
+    type: str
+    check: Check
+
+
+def _enum_labels(table: Table, setting: SessionSetting) -> tuple[str, ...] | None:
+    options = table.info.get(OPTIONS_KEY) or {}
+    for column in options.get("session_settings") or ():
+        if getattr(column, "name", None) == setting.name and isinstance(column.type, Enum):
+            # Native enums only: a non-native Enum is a VARCHAR with a CHECK elsewhere.
+            return tuple(column.type.enums) if column.type.native_enum else None
+    return None
+
+
+_cache: tuple[object, dict[str, tuple[_SettingCheck, ...]]] | None = None
+
+
+def _checks() -> dict[str, tuple[_SettingCheck, ...]]:
+    """Checks per setting name (lower case: PostgreSQL folds setting names), over every
+    live audited table; rebuilt when a table is audited or collected."""
+    global _cache
+    key = registry_generation()
+    if _cache is not None and _cache[0] == key:
+        return _cache[1]
+    checks: dict[str, list[_SettingCheck]] = {}
+    for table in live_audited_tables():
+        spec = get_audit_spec(table)
+        for setting in spec.session_settings:
+            check = check_for_type(setting.type, _enum_labels(table, setting))
+            if check is not None:
+                checks.setdefault(setting.name.lower(), []).append(
+                    _SettingCheck(table_label(table), setting.type, check)
+                )
+    built = {name: tuple(found) for name, found in checks.items()}
+    _cache = (key, built)
+    return built
+
+
+def check_values(values: Mapping[str, str], *, where: str) -> None:
+    """Refuse a value that does not fit its setting's column in some audited table.
+
+    ``values`` are text values (:func:`text_value`); ``''`` (unset) always fits.  The
+    error names the setting, the table and the type, e.g. ``audit_context: value of
+    'username' does not fit VARCHAR(50), the type of audit.username in table
+    'product' (60 characters, at most 50 fit)``.
+
+    Example::
+
+        check_values({"request_id": "not-a-uuid"}, where="audit_context")  # AuditError
+    """
+    if not values:
+        return
+    checks = _checks()
+    for name, text in values.items():
+        if not text:
+            continue
+        for found in checks.get(name.lower(), ()):
+            problem = found.check(text)
+            if problem is not None:
+                shown = text if len(text) <= 40 else text[:37] + "..."
+                raise AuditError(
+                    f"{where}: value {shown!r} of setting {name!r} does not fit {found.type}, "
+                    f"the type of audit.{name} in table {found.table!r} ({problem}); "
+                    "pass a value of that type"
+                )
+
+
+__all__ = ["Check", "check_for_type", "check_values", "text_value"]
