@@ -265,6 +265,9 @@ _STATE = "alembic_audit.context"
 
 #: Stands for "unknown" after ROLLBACK TO SAVEPOINT (it undid what was set after it).
 _UNKNOWN = _Frame(MappingProxyType({}), "", None, None)
+#: Between SQLAlchemy's rollback_savepoint event and the ROLLBACK TO statement it runs
+#: next: that statement must not carry the settings (it would undo them at once).
+_ROLLING_BACK = _Frame(MappingProxyType({}), "", None, None)
 
 
 class _Sent:
@@ -306,6 +309,9 @@ def _pending(conn: Connection) -> dict[str, str] | None:
             return None
     elif sent.frame is frame:
         return None  # the common case inside a context: this transaction has its values
+    elif sent.frame is _ROLLING_BACK:
+        info[_STATE] = _Sent(_UNKNOWN, sent.names)  # the next statement sends them again
+        return None
     payload: dict[str, str] = {}
     names = frozenset(frame.values) if frame is not None else frozenset()
     if sent is not None:
@@ -512,8 +518,9 @@ def _do_execute_no_params(cursor: Any, statement: str, context: ExecutionContext
 def _rollback_savepoint(conn: Connection, name: str, context: object) -> None:
     sent: _Sent | None = conn.info.get(_STATE)
     if sent is not None:
-        # ROLLBACK TO SAVEPOINT undid what was set after the savepoint: send again.
-        conn.info[_STATE] = _Sent(_UNKNOWN, sent.names)
+        # ROLLBACK TO SAVEPOINT undoes what was set after the savepoint: the statement
+        # after it sends the values again.
+        conn.info[_STATE] = _Sent(_ROLLING_BACK, sent.names)
 
 
 _lock = threading.Lock()
@@ -608,18 +615,22 @@ def uninstall_context(bind: Engine | AsyncEngine | None = None) -> None:
     with _lock:
         if bind is None:
             _global_same_round_trip = None
-            targets: list[Any] = [Engine]
+            _remove(Engine, _CONNECTION_EVENTS)
             dialect_class = _psycopg_dialect_class()
             if dialect_class is not None:
-                targets.append(dialect_class)
-        else:
-            engine = _sync_engine(bind)
-            _engines.pop(engine, None)
-            targets = [engine]
-        for target in targets:
-            for name, fn, *_ in (*_CONNECTION_EVENTS, *_DIALECT_EVENTS):
-                if event.contains(target, name, fn):
-                    event.remove(target, name, fn)
+                _remove(dialect_class, _DIALECT_EVENTS)
+            return
+        engine = _sync_engine(bind)
+        _engines.pop(engine, None)
+        _remove(engine, _CONNECTION_EVENTS)
+        if engine.dialect.driver == "psycopg" and not engine.dialect.is_async:
+            _remove(engine, _DIALECT_EVENTS)
+
+
+def _remove(target: Any, events: tuple[tuple[Any, ...], ...]) -> None:
+    for name, fn, *_ in events:
+        if event.contains(target, name, fn):
+            event.remove(target, name, fn)
 
 
 __all__ = [

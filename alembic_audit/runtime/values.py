@@ -86,18 +86,22 @@ Check = Callable[[str], "str | None"]
 
 def _length(limit: int) -> Check:
     def check(text: str) -> str | None:
-        if len(text) > limit:
+        # PostgreSQL cuts trailing spaces that do not fit, and counts characters.
+        if len(text) > limit and len(text.rstrip(" ")) > limit:
             return f"{len(text)} characters, at most {limit} fit"
         return None
 
     return check
 
 
+_INTEGER = re.compile(r"\s*[+-]?\d+\s*")
+
+
 def _integer(bits: int) -> Check:
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
     def check(text: str) -> str | None:
-        if not re.fullmatch(r"\s*[+-]?\d+\s*", text):
+        if not _INTEGER.fullmatch(text):
             return "not an integer"
         if not low <= int(text) <= high:
             return f"out of range ({low} to {high})"
@@ -106,36 +110,56 @@ def _integer(bits: int) -> Check:
     return check
 
 
+def _number(text: str) -> decimal.Decimal | None:
+    # Python reads '1_000'; PostgreSQL (15 and older) does not.
+    if "_" in text:
+        return None
+    try:
+        return decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        return None
+
+
 def _numeric(precision: int | None, scale: int) -> Check:
     def check(text: str) -> str | None:
-        try:
-            number = decimal.Decimal(text.strip())
-        except decimal.InvalidOperation:
+        number = _number(text)
+        if number is None:
             return "not a number"
         if precision is None or not number.is_finite():
             return None
-        whole = abs(number.to_integral_value(rounding=decimal.ROUND_DOWN))
-        if len(str(whole).lstrip("0")) > precision - scale:
+        # Rounded to the scale first, as PostgreSQL does (999.995 is 1000.00).
+        rounded = number.quantize(decimal.Decimal(1).scaleb(-scale), decimal.ROUND_HALF_UP)
+        if len(str(abs(rounded.to_integral_value(decimal.ROUND_DOWN))).lstrip("0")) > (
+            precision - scale
+        ):
             return f"more than {precision - scale} digits before the decimal point"
         return None
 
     return check
 
 
-def _float(text: str) -> str | None:
-    try:
-        float(text)
-    except ValueError:
-        return "not a number"
-    return None
+def _float(smallest: float, largest: float) -> Check:
+    def check(text: str) -> str | None:
+        number = _number(text)
+        if number is None:
+            return "not a number"
+        if number.is_finite() and number != 0 and not (smallest <= abs(number) <= largest):
+            return f"out of range ({smallest:g} to {largest:g} in magnitude)"
+        return None
+
+    return check
+
+
+_REAL = _float(1.4e-45, 3.4028235e38)
+_DOUBLE = _float(4.9e-324, 1.7976931348623157e308)
+
+# PostgreSQL's uuid input: 32 hex digits, a hyphen allowed after any group of four,
+# the whole optionally in braces.
+_UUID = re.compile(r"\s*(\{)?[0-9a-fA-F]{4}(?:-?[0-9a-fA-F]{4}){7}(?(1)\})\s*")
 
 
 def _uuid(text: str) -> str | None:
-    try:
-        uuid.UUID(text.strip())
-    except ValueError:
-        return "not a UUID"
-    return None
+    return None if _UUID.fullmatch(text) else "not a UUID"
 
 
 # PostgreSQL's boolean input: these words, any unique prefix of them, any case.
@@ -151,38 +175,52 @@ def _boolean(text: str) -> str | None:
     return "not a boolean (true, false, yes, no, on, off, 1, 0)"
 
 
-def _iso(parse: Callable[[str], object], what: str) -> Check:
+# ISO 8601 as datetime.isoformat() writes it and PostgreSQL reads it; PostgreSQL reads
+# more (words, other orders), which is refused here on purpose: give a date or datetime.
+_DATE = r"(\d{4})-(\d{2})-(\d{2})"
+_TIME = r"(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
+_ZONE = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)"
+_ISO_TIMESTAMP = re.compile(rf"\s*{_DATE}(?:[T ]{_TIME}\s*{_ZONE}?)?\s*")
+_ISO_TIME = re.compile(rf"\s*{_TIME}\s*{_ZONE}?\s*")
+
+
+def _valid_date(year: str, month: str, day: str) -> bool:
+    try:
+        datetime.date(int(year), int(month), int(day))
+    except ValueError:
+        return False
+    return True
+
+
+def _valid_time(hour: str | None, minute: str | None, second: str | None) -> bool:
+    return hour is None or (int(hour) < 24 and int(minute or 0) < 60 and int(second or 0) < 60)
+
+
+def _timestamp_of(what: str) -> Check:
     def check(text: str) -> str | None:
-        stripped = text.strip()
-        # Python 3.10's fromisoformat does not read the UTC designator.
-        if stripped.endswith(("Z", "z")):
-            stripped = stripped[:-1] + "+00:00"
-        try:
-            parse(stripped)
-        except ValueError:
-            return f"not an ISO 8601 {what} (give a {what} object or its isoformat())"
-        return None
+        found = _ISO_TIMESTAMP.fullmatch(text)
+        if found and _valid_date(*found.groups()[:3]) and _valid_time(*found.groups()[3:]):
+            return None
+        return f"not an ISO 8601 {what} (give a {what} object or its isoformat())"
 
     return check
 
 
-def _timestamp(text: str) -> str | None:
-    return _iso(datetime.datetime.fromisoformat, "datetime")(text)
-
-
-def _date(text: str) -> str | None:
-    # PostgreSQL reads a date from a timestamp's text too (the time is dropped).
-    date_error = _iso(datetime.date.fromisoformat, "date")(text)
-    return date_error if date_error is None or _timestamp(text) is not None else None
-
-
 def _time(text: str) -> str | None:
-    return _iso(datetime.time.fromisoformat, "time")(text)
+    found = _ISO_TIME.fullmatch(text)
+    if found and _valid_time(*found.groups()):
+        return None
+    return "not an ISO 8601 time (give a time object or its isoformat())"
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(name)
 
 
 def _json(text: str) -> str | None:
     try:
-        json.loads(text)
+        # NaN and Infinity are Python's extensions of JSON; PostgreSQL refuses them.
+        json.loads(text, parse_constant=_refuse_constant)
     except ValueError:
         return "not JSON"
     return None
@@ -221,19 +259,20 @@ _FIXED: dict[str, Check] = {
     "INT4": _integer(32),
     "BIGINT": _integer(64),
     "INT8": _integer(64),
-    "REAL": _float,
-    "FLOAT": _float,
-    "FLOAT4": _float,
-    "FLOAT8": _float,
-    "DOUBLE PRECISION": _float,
+    "REAL": _REAL,
+    "FLOAT4": _REAL,
+    "FLOAT": _DOUBLE,
+    "FLOAT8": _DOUBLE,
+    "DOUBLE PRECISION": _DOUBLE,
     "UUID": _uuid,
     "BOOLEAN": _boolean,
     "BOOL": _boolean,
-    "DATE": _date,
-    "TIMESTAMP": _timestamp,
-    "TIMESTAMP WITHOUT TIME ZONE": _timestamp,
-    "TIMESTAMP WITH TIME ZONE": _timestamp,
-    "TIMESTAMPTZ": _timestamp,
+    # PostgreSQL reads a date from a timestamp's text too (the time is dropped).
+    "DATE": _timestamp_of("date"),
+    "TIMESTAMP": _timestamp_of("datetime"),
+    "TIMESTAMP WITHOUT TIME ZONE": _timestamp_of("datetime"),
+    "TIMESTAMP WITH TIME ZONE": _timestamp_of("datetime"),
+    "TIMESTAMPTZ": _timestamp_of("datetime"),
     "TIME": _time,
     "TIME WITHOUT TIME ZONE": _time,
     "TIME WITH TIME ZONE": _time,
@@ -278,7 +317,7 @@ def check_for_type(type_text: str, enum_labels: tuple[str, ...] | None = None) -
         precision, scale = numeric.groups()
         return _numeric(int(precision) if precision else None, int(scale or 0))
     if text.startswith("FLOAT("):
-        return _float
+        return _FIXED["FLOAT"]
     # TIMESTAMP(3) WITH TIME ZONE: the fractional precision does not limit the input.
     return _FIXED.get(_TIME_PRECISION.sub("", text))
 
