@@ -38,6 +38,7 @@ from .runtime.context import (
 )
 from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
+from .runtime.middleware import AuditContextMiddleware, AuditContextWSGIMiddleware, asgi_header
 from .runtime.session import set_session_var_stmt, set_session_vars
 from .schema import builder
 from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
@@ -76,12 +77,15 @@ __all__ = [
     "DEFAULT_AUDIT_TABLE_NAMING_CONVENTION",
     "DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION",
     "AuditColumn",
+    "AuditContextMiddleware",
+    "AuditContextWSGIMiddleware",
     "AuditDDL",
     "AuditError",
     "AuditInfo",
     "AuditSpec",
     "OfflineOperationError",
     "SessionSetting",
+    "asgi_header",
     "attach_audit_table",
     "audit_context",
     "audited_tables",
