@@ -424,9 +424,9 @@ def test_psycopg_statement_forms_keep_working(database_url: URL, hooked: Any, ki
             )
             assert [r.name for r in result] == ["returning!?"]
             conn.execute(item.insert().values(id=2, name="after streaming"))
-        with engine.begin() as conn:  # a failing statement raises as usual
-            with pytest.raises(sa.exc.IntegrityError):
-                conn.execute(item.insert().values(id=2, name="duplicate"))
+        # a failing statement raises as usual
+        with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
+            conn.execute(item.insert().values(id=2, name="duplicate"))
     assert {user for _, user, _ in trail(database_url, audit)} == {"forms"}
     assert len(trail(database_url, audit)) == 4
 
@@ -457,9 +457,12 @@ def test_install_for_all_engines_and_uninstall(database_url: URL) -> None:
                 assert conn.exec_driver_sql("SELECT 1").scalar() == 1
     finally:
         alembic_audit.uninstall_context()
-    with pytest.raises(sa.exc.IntegrityError, match="no audit context was active"):
-        with audit_context(username="unhooked"), engine.begin() as conn:
-            conn.execute(item.insert().values(id=2, name="after uninstall"))
+    with (
+        pytest.raises(sa.exc.IntegrityError, match="no audit context was active"),
+        audit_context(username="unhooked"),
+        engine.begin() as conn,
+    ):
+        conn.execute(item.insert().values(id=2, name="after uninstall"))
     engine.dispose()
     assert trail(database_url, audit) == [("global hook", "everywhere", None)]
 
@@ -476,20 +479,23 @@ def test_missing_required_setting_names_the_active_context(
     md, item, audit = model()
     create(database_url, md)
     engine = hooked(kind)
-    with pytest.raises(sa.exc.IntegrityError) as raised:
-        with audit_context(request_id=uuid.uuid4()), engine.begin() as conn:
-            conn.execute(item.insert().values(id=1, name="x"))
+    with (
+        pytest.raises(sa.exc.IntegrityError) as raised,
+        audit_context(request_id=uuid.uuid4()),
+        engine.begin() as conn,
+    ):
+        conn.execute(item.insert().values(id=1, name="x"))
     message = str(raised.value.orig)
     assert 'required audit setting "audit.username" is not set for a change to public.item' in (
         message
     )
-    assert "the active audit context is audit_context(request_id) entered in tests.test_context line" in (
-        message
+    assert (
+        "the active audit context is audit_context(request_id) entered in tests.test_context line"
+        in (message)
     )
     assert "audit_context(username=...)" in message  # the hint
-    with pytest.raises(sa.exc.IntegrityError) as raised:
-        with engine.begin() as conn:
-            conn.execute(item.insert().values(id=2, name="y"))
+    with pytest.raises(sa.exc.IntegrityError) as raised, engine.begin() as conn:
+        conn.execute(item.insert().values(id=2, name="y"))
     assert "no audit context was active" in str(raised.value.orig)
     assert trail(database_url, audit) == []
 

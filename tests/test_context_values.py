@@ -68,7 +68,22 @@ SAMPLES: dict[str, list[str]] = {
     "cv_numeric": ["999.99", "999.994", "999.995", "1000", "-999.99", "0.001", "NaN", "1_0", "x"],
     "cv_real": ["1.5", "3.4e38", "3.5e38", "1e-50", "NaN", "-Infinity", "inf", "1_0", "abc"],
     "cv_double": ["1e308", "1e309", "1e-400", "-0", "2.5"],
-    "cv_bool": ["true", "FALSE", "t", "tr", "yes", "y", "on", "of", "off", "o", "1", "0", "2", " no "],
+    "cv_bool": [
+        "true",
+        "FALSE",
+        "t",
+        "tr",
+        "yes",
+        "y",
+        "on",
+        "of",
+        "off",
+        "o",
+        "1",
+        "0",
+        "2",
+        " no ",
+    ],
     "cv_date": ["2024-01-02", "2024-02-30", "2024-01-02 10:00", "2024-13-01", "x"],
     "cv_time": ["10:11", "10:11:12.123456", "10:11:12+02", "25:00", "10:60", "x"],
     "cv_ts": [
@@ -249,7 +264,9 @@ def test_the_strictest_table_decides() -> None:
     md = sa.MetaData()
     make_table(md, "wide", cx_user=sa.String(50))
     make_table(md, "narrow", cx_user=sa.String(4))
-    with pytest.raises(AuditError, match=r"VARCHAR\(4\), the type of audit.cx_user in table 'narrow'"):
+    with pytest.raises(
+        AuditError, match=r"VARCHAR\(4\), the type of audit.cx_user in table 'narrow'"
+    ):
         audit_context(cx_user="alice")
 
 
@@ -260,9 +277,12 @@ def test_no_audit_row_is_written_with_a_bad_value(psycopg_engine: Engine) -> Non
     alembic_audit.install_audit_triggers(md, psycopg_engine)
     alembic_audit.install_context(psycopg_engine)
     try:
-        with pytest.raises(AuditError, match="'cy_user' does not fit VARCHAR"):
-            with audit_context(cy_user="a much too long name"), psycopg_engine.begin() as conn:
-                conn.execute(table.insert().values(id=1))
+        with (
+            pytest.raises(AuditError, match="'cy_user' does not fit VARCHAR"),
+            audit_context(cy_user="a much too long name"),
+            psycopg_engine.begin() as conn,
+        ):
+            conn.execute(table.insert().values(id=1))
     finally:
         alembic_audit.uninstall_context(psycopg_engine)
     with psycopg_engine.connect() as conn:

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import alembic_audit
@@ -185,7 +185,9 @@ def test_job_recipe_runs_in_the_context_that_queued_it(shop: URL) -> None:
     worker.start()
     worker.join()
     engine.dispose()
-    rows = [(r["name"], r["audit_username"], r["audit_request_id"], r["audit_job"]) for r in trail(shop)]
+    rows = [
+        (r["name"], r["audit_username"], r["audit_request_id"], r["audit_job"]) for r in trail(shop)
+    ]
     assert rows == [
         ("queued by alice", "alice", rid, "add_product"),
         ("queued by the scheduler", "scheduler", None, "add_product"),
@@ -300,7 +302,11 @@ def test_a_bad_request_value_fails_before_the_app_runs(shop: URL) -> None:
         async with httpx.AsyncClient(transport=transport, base_url="http://shop") as client:
             await client.get("/", headers={"X-Request-ID": "not-a-uuid"})
 
-    with pytest.raises(alembic_audit.AuditError, match=r"AuditContextMiddleware: value 'not-a-uuid' of setting 'request_id' does not fit UUID"):
+    with pytest.raises(
+        alembic_audit.AuditError,
+        match=r"AuditContextMiddleware: value 'not-a-uuid' of setting 'request_id' does not "
+        "fit UUID",
+    ):
         asyncio.run(run())
     assert called == []
 
@@ -318,7 +324,11 @@ def test_missing_required_setting_names_the_request(shop: URL) -> None:
     wrapped = AuditContextWSGIMiddleware(
         app, values=lambda environ: {"request_id": environ.get("HTTP_X_REQUEST_ID")}
     )
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/products", "HTTP_X_REQUEST_ID": str(uuid.uuid4())}
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/products",
+        "HTTP_X_REQUEST_ID": str(uuid.uuid4()),
+    }
     try:
         with pytest.raises(sa.exc.IntegrityError) as raised:
             wrapped(environ, lambda *a: None)

@@ -336,7 +336,9 @@ def _compiled(dialect: Dialect, count: int) -> tuple[str, tuple[str, ...] | None
     found = _compiled_cache.get(key)
     if found is None:
         compiled = set_config_statement(count, prefix="alembic_audit_").compile(dialect=dialect)
-        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        order = (
+            tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        )
         found = _compiled_cache[key] = (compiled.string, order)
     return found
 
@@ -364,7 +366,11 @@ _psycopg2_positional: Dialect | None = None
 
 
 def _prefixed(
-    conn: Connection, statement: str, parameters: Any, context: ExecutionContext | None, payload: Mapping[str, str]
+    conn: Connection,
+    statement: str,
+    parameters: Any,
+    context: ExecutionContext | None,
+    payload: Mapping[str, str],
 ) -> tuple[str, Any] | None:
     """psycopg2: ``set_config`` and the statement in one query string (psycopg2 binds on
     the client and sends one simple query; its result is the last statement's).  ``None``
@@ -387,29 +393,6 @@ def _prefixed(
     return None
 
 
-def _options(conn: Connection) -> bool | None:
-    """``same_round_trip`` of the install that covers ``conn``'s engine, ``None`` if none
-    does (the all-engines hook passes over other databases and drivers)."""
-    found = _engines.get(conn.engine)
-    if found is not None or _global_same_round_trip is None:
-        return found
-    dialect = conn.dialect
-    if dialect.name != "postgresql" or dialect.driver not in _SUPPORTED_DRIVERS:
-        return None
-    return _global_same_round_trip
-
-
-def _pipelines(conn: Connection | None, same_round_trip: bool | None) -> bool:
-    dialect = conn.dialect if conn is not None else None
-    return bool(
-        same_round_trip
-        and dialect is not None
-        and dialect.driver == "psycopg"
-        and not dialect.is_async
-        and _pipeline_supported()
-    )
-
-
 @functools.cache
 def _pipeline_supported() -> bool:
     try:
@@ -419,59 +402,144 @@ def _pipeline_supported() -> bool:
     return bool(psycopg.Pipeline.is_supported())
 
 
-def _before_cursor_execute(
-    conn: Connection,
-    cursor: DBAPICursor,
-    statement: str,
-    parameters: Any,
-    context: ExecutionContext | None,
-    executemany: bool,
-) -> tuple[str, Any]:
-    same_round_trip = _options(conn)
-    if same_round_trip is None or _pipelines(conn, same_round_trip):
-        return statement, parameters  # not hooked here, or sent by _do_execute's pipeline
-    payload = _pending(conn)
-    if payload is None:
-        return statement, parameters
-    if (
-        same_round_trip
-        and conn.dialect.driver == "psycopg2"
-        and getattr(cursor, "name", None) is None  # not a server-side (DECLARE) cursor
-        and not (context is not None and context.executemany and not isinstance(parameters, Mapping))
-    ):
-        prefixed = _prefixed(conn, statement, parameters, context, payload)
-        if prefixed is not None:
-            return prefixed
-    _send_apart(conn, payload)
-    return statement, parameters
+_SUPPORTED_DRIVERS = ("psycopg2", "psycopg", "asyncpg")
 
 
-def _pipeline_payload(
-    cursor: Any, context: ExecutionContext | None
-) -> tuple[Connection, dict[str, str]] | None:
-    """psycopg 3: the connection and the settings to pipeline with this statement."""
-    if context is None:
-        return None  # no connection known (a default's pre-execution): the next one sends
-    conn = cast(Connection, context.root_connection)
-    if not _pipelines(conn, _options(conn)):
-        return None
-    payload = _pending(conn)
-    if payload is None:
-        return None
-    import psycopg
+class _Hook:
+    """The listeners of one ``install_context`` call: on one engine, or on all (``engine``
+    is then ``None``, and engines with an install of their own are left to theirs)."""
 
-    if type(cursor) is not psycopg.Cursor:
-        # A server-side cursor cannot run in a pipeline (nor can a cursor class of the
-        # user's whose behaviour we do not know): the settings go apart.
+    def __init__(self, same_round_trip: bool, engine: Engine | None) -> None:
+        self.same_round_trip = same_round_trip
+        self.everywhere = engine is None
+
+    def _applies(self, conn: Connection) -> bool:
+        if not self.everywhere:
+            return True
+        dialect = conn.dialect
+        return (
+            dialect.name == "postgresql"
+            and dialect.driver in _SUPPORTED_DRIVERS
+            and conn.engine not in _engines
+        )
+
+    def _pipelines(self, dialect: Dialect) -> bool:
+        """psycopg 3 (sync): the settings go in a pipeline with the statement."""
+        return (
+            self.same_round_trip
+            and dialect.driver == "psycopg"
+            and not dialect.is_async
+            and _pipeline_supported()
+        )
+
+    def before_cursor_execute(
+        self,
+        conn: Connection,
+        cursor: DBAPICursor,
+        statement: str,
+        parameters: Any,
+        context: ExecutionContext | None,
+        executemany: bool,
+    ) -> tuple[str, Any]:
+        if self._pipelines(conn.dialect) or not self._applies(conn):
+            return statement, parameters  # sent by do_execute's pipeline, or not ours
+        payload = _pending(conn)
+        if payload is None:
+            return statement, parameters
+        if (
+            self.same_round_trip
+            and conn.dialect.driver == "psycopg2"
+            and getattr(cursor, "name", None) is None  # not a server-side (DECLARE) cursor
+            and (isinstance(parameters, Mapping) or not (context and context.executemany))
+        ):
+            prefixed = _prefixed(conn, statement, parameters, context, payload)
+            if prefixed is not None:
+                return prefixed
         _send_apart(conn, payload)
-        return None
-    return conn, payload
+        return statement, parameters
+
+    def _pipeline_payload(
+        self, cursor: Any, context: ExecutionContext | None
+    ) -> tuple[Connection, dict[str, str]] | None:
+        """psycopg 3: the connection and the settings to pipeline with this statement."""
+        if context is None:
+            return None  # no connection known (a default's pre-execution): the next one sends
+        conn = context.root_connection
+        if not self._pipelines(conn.dialect) or not self._applies(conn):
+            return None
+        payload = _pending(conn)
+        if payload is None:
+            return None
+        import psycopg
+
+        if type(cursor) is not psycopg.Cursor:
+            # A server-side cursor cannot run in a pipeline (nor can a cursor class of the
+            # user's whose behaviour we do not know): the settings go apart.
+            _send_apart(conn, payload)
+            return None
+        return conn, payload
+
+    def do_execute(
+        self, cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
+    ) -> bool:
+        found = self._pipeline_payload(cursor, context)
+        if found is None:
+            return False
+        with _pipeline(cursor, found):
+            found[0].dialect.do_execute(cursor, statement, parameters, context)
+        return True
+
+    def do_executemany(
+        self, cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
+    ) -> bool:
+        found = self._pipeline_payload(cursor, context)
+        if found is None:
+            return False
+        with _pipeline(cursor, found):
+            found[0].dialect.do_executemany(cursor, statement, parameters, context)
+        return True
+
+    def do_execute_no_params(
+        self, cursor: Any, statement: str, context: ExecutionContext | None
+    ) -> bool:
+        found = self._pipeline_payload(cursor, context)
+        if found is None:
+            return False
+        with _pipeline(cursor, found):
+            found[0].dialect.do_execute_no_params(cursor, statement, context)
+        return True
+
+    def rollback_savepoint(self, conn: Connection, name: str, context: object) -> None:
+        sent: _Sent | None = conn.info.get(_STATE)
+        if sent is not None:
+            # ROLLBACK TO SAVEPOINT undoes what was set after the savepoint: the statement
+            # after it sends the values again.
+            conn.info[_STATE] = _Sent(_ROLLING_BACK, sent.names)
+
+    def listen(self, connection_target: Any, dialect_target: Any | None) -> None:
+        event.listen(
+            connection_target, "before_cursor_execute", self.before_cursor_execute, retval=True
+        )
+        event.listen(connection_target, "rollback_savepoint", self.rollback_savepoint)
+        if dialect_target is not None:
+            event.listen(dialect_target, "do_execute", self.do_execute)
+            event.listen(dialect_target, "do_executemany", self.do_executemany)
+            event.listen(dialect_target, "do_execute_no_params", self.do_execute_no_params)
+        self._targets = (connection_target, dialect_target)
+
+    def remove(self) -> None:
+        connection_target, dialect_target = self._targets
+        event.remove(connection_target, "before_cursor_execute", self.before_cursor_execute)
+        event.remove(connection_target, "rollback_savepoint", self.rollback_savepoint)
+        if dialect_target is not None:
+            event.remove(dialect_target, "do_execute", self.do_execute)
+            event.remove(dialect_target, "do_executemany", self.do_executemany)
+            event.remove(dialect_target, "do_execute_no_params", self.do_execute_no_params)
 
 
 @contextmanager
 def _pipeline(cursor: Any, found: tuple[Connection, dict[str, str]]) -> Iterator[None]:
-    """psycopg 3: the settings, then the statement run in the block, in one pipeline: one
-    round trip, which also carries the BEGIN that psycopg sends itself."""
+    """psycopg 3: the settings, then the statement run in the block, in one pipeline."""
     conn, payload = found
     sql, _ = _compiled(conn.dialect, len(payload))
     dbapi_connection = cursor.connection
@@ -484,67 +552,14 @@ def _pipeline(cursor: Any, found: tuple[Connection, dict[str, str]]) -> Iterator
         settings.close()
 
 
-def _do_execute(
-    cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
-) -> bool:
-    found = _pipeline_payload(cursor, context)
-    if found is None:
-        return False
-    with _pipeline(cursor, found):
-        found[0].dialect.do_execute(cursor, statement, parameters, context)
-    return True
-
-
-def _do_executemany(
-    cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
-) -> bool:
-    found = _pipeline_payload(cursor, context)
-    if found is None:
-        return False
-    with _pipeline(cursor, found):
-        found[0].dialect.do_executemany(cursor, statement, parameters, context)
-    return True
-
-
-def _do_execute_no_params(cursor: Any, statement: str, context: ExecutionContext | None) -> bool:
-    found = _pipeline_payload(cursor, context)
-    if found is None:
-        return False
-    with _pipeline(cursor, found):
-        found[0].dialect.do_execute_no_params(cursor, statement, context)
-    return True
-
-
-def _rollback_savepoint(conn: Connection, name: str, context: object) -> None:
-    sent: _Sent | None = conn.info.get(_STATE)
-    if sent is not None:
-        # ROLLBACK TO SAVEPOINT undoes what was set after the savepoint: the statement
-        # after it sends the values again.
-        conn.info[_STATE] = _Sent(_ROLLING_BACK, sent.names)
-
-
 _lock = threading.Lock()
-_engines: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
-_global_same_round_trip: bool | None = None
-
-_CONNECTION_EVENTS: tuple[tuple[str, Callable[..., Any], dict[str, bool]], ...] = (
-    ("before_cursor_execute", _before_cursor_execute, {"retval": True}),
-    ("rollback_savepoint", _rollback_savepoint, {}),
-)
-_DIALECT_EVENTS: tuple[tuple[str, Callable[..., Any]], ...] = (
-    ("do_execute", _do_execute),
-    ("do_executemany", _do_executemany),
-    ("do_execute_no_params", _do_execute_no_params),
-)
-
-_SUPPORTED_DRIVERS = ("psycopg2", "psycopg", "asyncpg")
+_engines: weakref.WeakKeyDictionary[Engine, _Hook] = weakref.WeakKeyDictionary()
+_everywhere: _Hook | None = None
 
 
-def _psycopg_dialect_class() -> type[Dialect] | None:
-    try:
-        from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
-    except ImportError:  # pragma: no cover - part of SQLAlchemy 2
-        return None
+def _psycopg_dialect_class() -> type[Dialect]:
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
     return PGDialect_psycopg
 
 
@@ -557,16 +572,22 @@ def _sync_engine(bind: Engine | AsyncEngine) -> Engine:
     return engine
 
 
-def install_context(bind: Engine | AsyncEngine | None = None, *, same_round_trip: bool = True) -> None:
+def install_context(
+    bind: Engine | AsyncEngine | None = None, *, same_round_trip: bool = True
+) -> None:
     """Make :class:`audit_context` values reach every transaction of ``bind`` (an
     ``Engine`` or ``AsyncEngine``), or of every engine when called without one.
 
-    Idempotent; call it once at startup, next to ``create_engine``.  Supported drivers:
-    psycopg2, psycopg 3 (sync and async) and asyncpg.  With ``same_round_trip=True``
-    (the default) psycopg2 and psycopg 3 send the settings in the same round trip as
-    the statement that needs them; ``False`` sends them as a statement of their own,
-    one round trip when the values change, which costs less CPU on the client where a
-    round trip is nearly free (same host).  The async drivers always do the latter.
+    Call it once at startup, next to ``create_engine``; calling it again replaces the
+    earlier call's options.  An engine's own install takes precedence over the one for
+    all engines.  Supported drivers: psycopg2, psycopg 3 (sync and async) and asyncpg;
+    the install for all engines passes over other databases and drivers.
+
+    ``same_round_trip=True`` (the default): psycopg2 and psycopg 3 send the settings in
+    the same round trip as the statement that needs them (no extra round trip).
+    ``False`` sends them as a statement of their own, one round trip when the values
+    change, which costs less CPU on the client where a round trip is nearly free (same
+    host).  The async drivers always send them that way.
 
     Example::
 
@@ -574,63 +595,44 @@ def install_context(bind: Engine | AsyncEngine | None = None, *, same_round_trip
         alembic_audit.install_context(engine)
         alembic_audit.install_context()  # or: every engine of the process
     """
-    global _global_same_round_trip
+    global _everywhere
     with _lock:
         if bind is None:
-            _global_same_round_trip = same_round_trip
-            for name, fn, kw in _CONNECTION_EVENTS:
-                if not event.contains(Engine, name, fn):
-                    event.listen(Engine, name, fn, **kw)
-            dialect_class = _psycopg_dialect_class()
-            if dialect_class is not None:
-                for name, fn in _DIALECT_EVENTS:
-                    if not event.contains(dialect_class, name, fn):
-                        event.listen(dialect_class, name, fn)
+            if _everywhere is not None:
+                _everywhere.remove()
+            _everywhere = _Hook(same_round_trip, None)
+            _everywhere.listen(Engine, _psycopg_dialect_class())
             return
         engine = _sync_engine(bind)
-        if engine.dialect.name != "postgresql" or engine.dialect.driver not in _SUPPORTED_DRIVERS:
+        dialect = engine.dialect
+        if dialect.name != "postgresql" or dialect.driver not in _SUPPORTED_DRIVERS:
             raise AuditError(
-                f"install_context: the {engine.dialect.name}+{engine.dialect.driver} driver is "
-                "not supported; use postgresql+psycopg, postgresql+psycopg2 or "
-                "postgresql+asyncpg"
+                f"install_context: the {dialect.name}+{dialect.driver} driver is not "
+                "supported; use postgresql+psycopg, postgresql+psycopg2 or postgresql+asyncpg"
             )
-        _engines[engine] = same_round_trip
-        for name, fn, kw in _CONNECTION_EVENTS:
-            if not event.contains(engine, name, fn):
-                event.listen(engine, name, fn, **kw)
-        if engine.dialect.driver == "psycopg" and not engine.dialect.is_async:
-            for name, fn in _DIALECT_EVENTS:
-                if not event.contains(engine, name, fn):
-                    event.listen(engine, name, fn)
+        previous = _engines.pop(engine, None)
+        if previous is not None:
+            previous.remove()
+        hook = _engines[engine] = _Hook(same_round_trip, engine)
+        pipelined = dialect.driver == "psycopg" and not dialect.is_async
+        hook.listen(engine, engine if pipelined else None)
 
 
 def uninstall_context(bind: Engine | AsyncEngine | None = None) -> None:
-    """Undo :func:`install_context` for ``bind``, or the all-engines hook without one.
+    """Undo :func:`install_context` for ``bind``, or the install for all engines.
 
     Example::
 
         alembic_audit.uninstall_context(engine)
     """
-    global _global_same_round_trip
+    global _everywhere
     with _lock:
         if bind is None:
-            _global_same_round_trip = None
-            _remove(Engine, _CONNECTION_EVENTS)
-            dialect_class = _psycopg_dialect_class()
-            if dialect_class is not None:
-                _remove(dialect_class, _DIALECT_EVENTS)
-            return
-        engine = _sync_engine(bind)
-        _engines.pop(engine, None)
-        _remove(engine, _CONNECTION_EVENTS)
-        if engine.dialect.driver == "psycopg" and not engine.dialect.is_async:
-            _remove(engine, _DIALECT_EVENTS)
-
-
-def _remove(target: Any, events: tuple[tuple[Any, ...], ...]) -> None:
-    for name, fn, *_ in events:
-        if event.contains(target, name, fn):
-            event.remove(target, name, fn)
+            hook, _everywhere = _everywhere, None
+        else:
+            hook = _engines.pop(_sync_engine(bind), None)
+        if hook is not None:
+            hook.remove()
 
 
 __all__ = [

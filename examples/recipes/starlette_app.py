@@ -3,6 +3,8 @@ client address from the request, in one middleware.  ``create_app(engine)``."""
 
 from __future__ import annotations
 
+from sqlalchemy.engine import Engine
+
 # --- recipe ---
 from starlette.applications import Starlette
 from starlette.authentication import AuthCredentials, AuthenticationBackend, SimpleUser
@@ -11,7 +13,6 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from sqlalchemy.engine import Engine
 
 import alembic_audit
 from alembic_audit import AuditContextMiddleware, asgi_header
