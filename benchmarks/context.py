@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import queue
 import socket
 import statistics
 import sys
@@ -125,6 +126,11 @@ class CountingProxy:
     def _pump(
         self, src: socket.socket, dst: socket.socket, state: dict[str, bool], up: bool
     ) -> None:
+        # A delay line: every chunk leaves ``latency`` after it arrived, whatever came
+        # before it (a network delays packets, it does not queue them one after another).
+        line: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+        if self.latency:
+            threading.Thread(target=self._deliver, args=(line, dst), daemon=True).start()
         try:
             while data := src.recv(65536):
                 with self._lock:
@@ -132,14 +138,34 @@ class CountingProxy:
                         self.round_trips += 1
                     state["server_spoke"] = not up
                 if self.latency:
-                    time.sleep(self.latency)
-                dst.sendall(data)
+                    line.put((time.monotonic() + self.latency, data))
+                else:
+                    dst.sendall(data)
         except OSError:
             pass  # the other side closed
         finally:
-            for sock in (src, dst):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+            line.put(None)
+            if not self.latency:
+                self._close(src, dst)
+
+    def _deliver(self, line: queue.Queue[tuple[float, bytes] | None], dst: socket.socket) -> None:
+        try:
+            while (item := line.get()) is not None:
+                due, data = item
+                wait = due - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._close(dst)
+
+    @staticmethod
+    def _close(*sockets: socket.socket) -> None:
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def close(self) -> None:
         self._listener.close()

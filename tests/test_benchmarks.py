@@ -19,12 +19,16 @@ RUNS = {
     "writes": ["--rows", "50", "--single", "20", "--block", "10", "--repeat", "1", "--peers"],
     "one_row_breakdown": ["--rounds", "1", "--transactions", "20", "--workload", "update"],
     "autogenerate": ["--sizes", "3", "--repeat", "1"],
+    "context": ["--transactions", "5", "--rounds", "1"],
 }
 
 EXPECTED = {
     "writes": ["1-row update: statement / none =", "| jsonb peer / none |"],
     "one_row_breakdown": ["| unpinned |", "| statement |"],
     "autogenerate": ["\n3 | 2 | "],  # 3 tables, 2 catalog queries added
+    # Round trips are counted, not timed: audit_context adds none on psycopg2 (BEGIN,
+    # INSERT, COMMIT), set_session_vars one.
+    "context": ["| psycopg2 | 3 | 3 | 4 | 3 | 4 |", "| asyncpg |", "context / explicit ="],
 }
 
 
