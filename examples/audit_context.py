@@ -11,8 +11,8 @@ import tempfile
 import uuid
 
 from sqlalchemy import Column, Integer, String, create_engine, select
-from sqlalchemy.engine import Engine
 from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import alembic_audit
@@ -64,9 +64,8 @@ def main(url: str) -> None:
     with audit_context(username="alice", request_id=request_id):
         with Session(engine) as session, session.begin():
             session.add(Product(id=1, name="pen", price=150))  # no set_session_vars
-        with audit_context(username="bob"):  # request_id stays
-            with engine.begin() as conn:
-                conn.execute(product.update().values(price=175))
+        with audit_context(username="bob"), engine.begin() as conn:  # request_id stays
+            conn.execute(product.update().values(price=175))
     reprice(engine)
 
     with engine.connect() as conn:

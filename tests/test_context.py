@@ -399,8 +399,11 @@ def test_psycopg2_statement_forms_keep_working(database_url: URL, hooked: Any) -
                 item.insert().returning(item.c.id), [{"id": 4, "name": "m"}, {"id": 5, "name": "n"}]
             ).scalars()
             assert sorted(ids) == [4, 5]
+        with engine.begin() as conn:  # the rowcount is the statement's (the ORM checks it)
+            changed = conn.execute(item.update().where(item.c.id > 3).values(name="o"))
+            assert changed.rowcount == 2
     assert {user for _, user, _ in trail(database_url, audit)} == {"forms"}
-    assert len(trail(database_url, audit)) == 7
+    assert len(trail(database_url, audit)) == 9
 
 
 @pytest.mark.parametrize("kind", ["psycopg", "psycopg-apart"])
@@ -412,6 +415,8 @@ def test_psycopg_statement_forms_keep_working(database_url: URL, hooked: Any, ki
         with engine.begin() as conn:
             result = conn.execute(item.insert().returning(item.c.id).values(id=1, name="returning"))
             assert result.scalar_one() == 1
+        with engine.begin() as conn:  # the rowcount is the statement's (the ORM checks it)
+            assert conn.execute(item.update().values(name="returning")).rowcount == 1
         with engine.begin() as conn:  # executemany first
             conn.exec_driver_sql(
                 "UPDATE item SET name = name || %(s)s WHERE id = %(id)s",
@@ -428,7 +433,7 @@ def test_psycopg_statement_forms_keep_working(database_url: URL, hooked: Any, ki
         with engine.begin() as conn, pytest.raises(sa.exc.IntegrityError):
             conn.execute(item.insert().values(id=2, name="duplicate"))
     assert {user for _, user, _ in trail(database_url, audit)} == {"forms"}
-    assert len(trail(database_url, audit)) == 4
+    assert len(trail(database_url, audit)) == 5
 
 
 @pytest.mark.parametrize("kind", ["psycopg2", "psycopg"])
