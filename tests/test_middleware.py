@@ -340,6 +340,34 @@ def test_missing_required_setting_names_the_request(shop: URL) -> None:
     )
 
 
+def test_none_values_leave_an_outer_context_alone(shop: URL) -> None:
+    engine = sa.create_engine(with_driver(shop, "psycopg"))
+    alembic_audit.install_context(engine)
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with engine.begin() as conn:
+            conn.execute(product.insert().values(name="worker"))
+        start_response("200 OK", [])
+        return [b""]
+
+    wrapped = AuditContextWSGIMiddleware(
+        app,
+        values=lambda environ: {
+            "username": environ.get("HTTP_X_USER"),  # absent: None
+            "request_id": environ.get("HTTP_X_REQUEST_ID"),
+        },
+    )
+    rid = uuid.uuid4()
+    try:
+        with alembic_audit.audit_context(username="in-process"):
+            wrapped({"HTTP_X_REQUEST_ID": str(rid)}, lambda *a: None)
+    finally:
+        engine.dispose()
+    assert [(r["audit_username"], r["audit_request_id"]) for r in trail(shop)] == [
+        ("in-process", rid)
+    ]
+
+
 RECIPES = ["fastapi_app.py", "starlette_app.py", "flask_app.py", "jobs.py"]
 
 

@@ -219,7 +219,8 @@ class _Entered:
     __slots__ = ("_values", "_origin")
 
     def __init__(self, values: Mapping[str, object], where: str, origin: str) -> None:
-        self._values = _prepare(values, where)
+        # None is "not in this request" here: an outer context's value stays.
+        self._values = _prepare({k: v for k, v in values.items() if v is not None}, where)
         self._origin = origin
 
     def __enter__(self) -> Mapping[str, str]:
@@ -231,7 +232,8 @@ class _Entered:
 
 def entered_context(values: Mapping[str, object], *, where: str, origin: str) -> _Entered:
     """An :class:`audit_context` built from a mapping, its errors and marker naming
-    ``where`` and ``origin`` instead of the caller's line (for middleware).
+    ``where`` and ``origin`` instead of the caller's line (for middleware).  ``None``
+    values are left out (they set nothing, rather than unset).
 
     Example::
 

@@ -66,11 +66,11 @@ class AuditContextMiddleware:
     """ASGI middleware: each HTTP or WebSocket request runs in an ``audit_context`` of the
     values ``values(scope)`` returns (a mapping, or an awaitable of one).
 
-    ``None`` values set nothing.  A value that does not fit its setting's column type
-    raises :class:`~alembic_audit.AuditError` before the application runs (the server
-    answers 500); catch it in ``values`` to answer otherwise.  Lifespan events pass
-    through.  Tasks the request starts inherit its values; background tasks run after
-    the response (Starlette's) do too.
+    ``None`` values set nothing (an outer context's value stays).  A value that does not
+    fit its setting's column type raises :class:`~alembic_audit.AuditError` before the
+    application runs (the server answers 500); catch it in ``values`` to answer
+    otherwise.  Lifespan events pass through.  Tasks the request starts inherit its
+    values; background tasks run after the response (Starlette's) do too.
 
     Example::
 
