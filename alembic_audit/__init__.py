@@ -33,8 +33,15 @@ from .core.naming import (
 )
 from .core.options import spec_from_table
 from .core.spec import AuditColumn, AuditSpec, SessionSetting
+from .runtime.context import (
+    audit_context,
+    current_audit_context,
+    install_context,
+    uninstall_context,
+)
 from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
+from .runtime.middleware import AuditContextMiddleware, AuditContextWSGIMiddleware, asgi_header
 from .runtime.session import set_session_var_stmt, set_session_vars
 from .schema import builder
 from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
@@ -96,6 +103,8 @@ __all__ = [
     "DEFAULT_AUDIT_TABLE_NAMING_CONVENTION",
     "DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION",
     "AuditColumn",
+    "AuditContextMiddleware",
+    "AuditContextWSGIMiddleware",
     "AuditDDL",
     "AuditError",
     "AuditTableMismatch",
@@ -103,15 +112,20 @@ __all__ = [
     "AuditSpec",
     "OfflineOperationError",
     "SessionSetting",
+    "asgi_header",
     "attach_audit_table",
+    "audit_context",
     "audited_tables",
+    "current_audit_context",
     "enable",
     "get_audit_spec",
     "grant_audit_access",
     "install_audit_triggers",
+    "install_context",
     "revoke_audit_access",
     "set_session_var_stmt",
     "set_session_vars",
     "spec_from_table",
     "uninstall_audit_triggers",
+    "uninstall_context",
 ]

@@ -53,7 +53,7 @@ def test_the_trigger_records_application_client_and_statement(
         statements = {}
         with engine.begin() as conn:
             address = conn.execute(sa.text("SELECT inet_client_addr()::text")).scalar()
-            for level, table in tables.items():
+            for level in tables:
                 statements[level] = f"INSERT INTO item_{level} (id, qty) VALUES (1, 5)"
                 conn.exec_driver_sql(statements[level])
         with engine.connect() as conn:

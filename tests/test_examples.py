@@ -30,3 +30,21 @@ def test_quickstart_prints_the_audit_trail(database_url: URL) -> None:
         ["U", "bob", "1", "pen", "175"],
         ["D", "bob", "1", "pen", "175"],
     ]
+
+
+def test_audit_context_example_prints_each_writer(database_url: URL) -> None:
+    url = with_driver(database_url, "psycopg").render_as_string(hide_password=False)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "audit_context.py"), url],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert [line.split() for line in out.stdout.splitlines()] == [
+        ["op", "user", "request", "price"],
+        ["I", "alice", "00000001", "150"],
+        ["U", "bob", "00000001", "175"],
+        ["U", "nightly-reprice", "-", "185"],
+    ]

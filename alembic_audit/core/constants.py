@@ -55,6 +55,12 @@ INDEX_KINDS: tuple[str, ...] = ("row", "time", "transaction")
 #: Prefix of the PostgreSQL custom settings read by the trigger function.
 SETTING_NAMESPACE = "audit"
 
+#: Set by the ``audit_context`` hook next to the ``audit.*`` values: which context is
+#: active (its settings and where it was entered).  Only the error for a missing
+#: required setting reads it.  Outside the ``audit`` namespace, so no session setting
+#: of a table can collide with it.
+CONTEXT_MARKER_SETTING = "alembic_audit.context"
+
 #: Schema used when a table has no explicit schema (the seed's documented rule).
 DEFAULT_SCHEMA = "public"
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 import inspect
-import uuid
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, overload
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
@@ -21,23 +19,25 @@ if TYPE_CHECKING:
 from ..core.constants import SETTING_NAMESPACE
 from ..core.errors import AuditError
 from ..core.options import validate_setting_name
+from .values import text_value
 
 
-def _text_value(name: str, value: object) -> str:
-    if value is None:
-        return ""  # read as unset by the trigger
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and "\x00" in value:
-        # PostgreSQL text cannot hold NUL; say which setting instead of a driver error.
-        raise AuditError(f"set_session_vars: value of {name!r} contains a NUL character")
-    if isinstance(value, (str, int, float, uuid.UUID)):
-        return str(value)
-    if isinstance(value, (datetime.date, datetime.time)):
-        return value.isoformat()
-    raise TypeError(
-        f"set_session_vars: value of {name!r} must be str, int, float, bool, UUID, date, "
-        f"time or None, got {type(value).__name__}"
+def set_config_statement(count: int, *, prefix: str = "") -> Select[Any]:
+    """``SELECT pg_catalog.set_config(:name_0, :value_0, true), ...`` for ``count``
+    settings: names and values are bind parameters ``{prefix}name_{i}`` and
+    ``{prefix}value_{i}``, each set for the current transaction only.
+
+    Example::
+
+        conn.execute(set_config_statement(1), {"name_0": "audit.username", "value_0": "al"})
+    """
+    return select(
+        *(
+            func.pg_catalog.set_config(
+                bindparam(f"{prefix}name_{i}"), bindparam(f"{prefix}value_{i}"), true()
+            )
+            for i in range(count)
+        )
     )
 
 
@@ -53,16 +53,12 @@ def session_vars_statement(**values: object) -> tuple[Select[Any], dict[str, str
     """
     if not values:
         raise AuditError("set_session_vars: give at least one setting, e.g. username='alice'")
-    columns = []
     params: dict[str, str] = {}
     for i, (name, value) in enumerate(values.items()):
         validate_setting_name(name, where="set_session_vars")
         params[f"name_{i}"] = f"{SETTING_NAMESPACE}.{name}"
-        params[f"value_{i}"] = _text_value(name, value)
-        columns.append(
-            func.pg_catalog.set_config(bindparam(f"name_{i}"), bindparam(f"value_{i}"), True)
-        )
-    return select(*columns), params
+        params[f"value_{i}"] = text_value(name, value, where="set_session_vars")
+    return set_config_statement(len(values)), params
 
 
 @overload

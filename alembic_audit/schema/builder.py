@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import Column, Enum, Identity, Index, MetaData, Table, event
@@ -31,6 +32,11 @@ _REGISTRY_KEY = "audit.registry"
 
 _lock = threading.Lock()
 _listening = False
+
+#: Every audited table built in this process, for checks that span all of them (the
+#: type of a session setting, at run time).  Weak: a dropped MetaData takes its tables.
+_live: weakref.WeakSet[Table] = weakref.WeakSet()
+_generation = 0
 
 
 class AuditInfo(dict):  # type: ignore[type-arg]
@@ -198,6 +204,10 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     info[AUDIT_TABLE] = audit_table
     table.info = info
     _store(table, spec)
+    global _generation
+    with _lock:
+        _live.add(table)
+        _generation += 1
     return audit_table
 
 
@@ -228,6 +238,28 @@ def _follow_spec(audit_table: Table, spec: AuditSpec) -> None:
             )
 
 
+def live_audited_tables() -> list[Table]:
+    """Every audited table built in this process that is still alive, in no set order.
+
+    Example::
+
+        [t.name for t in live_audited_tables()]  # ['product', 'customer', ...]
+    """
+    with _lock:
+        return list(_live)
+
+
+def registry_generation() -> tuple[int, int]:
+    """Changes whenever :func:`live_audited_tables` may have changed (a table was
+    audited, or one was collected): a cache key for what is derived from them.
+
+    Example::
+
+        registry_generation()  # (12, 11)
+    """
+    return (_generation, len(_live))
+
+
 def _store(table: Table, spec: AuditSpec) -> None:
     _follow_spec(table.info[AUDIT_TABLE], spec)
     table.info[SPEC] = spec
@@ -248,6 +280,9 @@ def refresh_spec(table: Table) -> AuditSpec:
     """
     spec = spec_from_table(table)
     _store(table, spec)
+    global _generation
+    with _lock:
+        _generation += 1  # its session settings may have changed
     return spec
 
 

@@ -22,9 +22,10 @@ from ..core.spec import FIRST_RELEASE_VALUES, AuditSpec
 SPEC_MARKER = "/* alembic_audit spec {"
 
 #: The version of the function bodies this release writes.  Bodies of an older format
-#: (1: the first release, which typed its variables with %TYPE) are upgraded by
+#: (1: the first release, which typed its variables with %TYPE; 2: before the error for
+#: a missing required setting named the active audit_context) are upgraded by
 #: autogenerate like a changed spec, and their exact text kept for the downgrade.
-MARKER_FORMAT = 2
+MARKER_FORMAT = 3
 
 _PREFIX = "/* alembic_audit spec "
 _SPEC_COMMENT = re.compile(r"/\* alembic_audit spec (\{.*?\}) \*/")

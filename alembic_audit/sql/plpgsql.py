@@ -22,6 +22,7 @@ from ..core.constants import (
     APPLICATION_NAME_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
     CLIENT_ADDRESS_COLUMN,
+    CONTEXT_MARKER_SETTING,
     OPERATION_COLUMN,
     STATEMENT_COLUMN,
     TIMESTAMP_COLUMN,
@@ -52,6 +53,17 @@ _TABLE_NAME_SQL = (
 SESSION_ROLE_SQL = (
     "CASE WHEN pg_catalog.current_setting('role') = 'none' THEN SESSION_USER "
     "ELSE pg_catalog.current_setting('role') END"
+)
+
+
+#: Which ``audit_context`` was active when a required setting was missing: the hook
+#: sets the marker setting (its settings and where it was entered) with the values.
+#: Read only on that error path.
+_CONTEXT_DETAIL_SQL = (
+    "COALESCE('the active audit context is ' || "
+    f"NULLIF(pg_catalog.current_setting('{CONTEXT_MARKER_SETTING}', true), ''), "
+    "'no audit context was active (alembic_audit.audit_context, on an engine hooked by "
+    "alembic_audit.install_context)')"
 )
 
 
@@ -111,7 +123,9 @@ def _require_settings(spec: AuditSpec, indent: str) -> list[str]:
                 f"{indent}        ERRCODE = 'not_null_violation',",
                 f'{indent}        MESSAGE = \'required audit setting "{s.setting_name}" is not set '
                 f"for a change to ' || {_TABLE_NAME_SQL},",
-                f"{indent}        HINT = 'call set_session_vars(connection, {s.name}=...) in the "
+                f"{indent}        DETAIL = {_CONTEXT_DETAIL_SQL},",
+                f"{indent}        HINT = 'wrap the code that writes in alembic_audit.audit_context("
+                f"{s.name}=...), or call set_session_vars(connection, {s.name}=...) in the "
                 "same transaction';",
                 f"{indent}END IF;",
             ]

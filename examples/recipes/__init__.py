@@ -1,0 +1,1 @@
+"""Tested recipes of the README (section "Audit context"): web frameworks and jobs."""
