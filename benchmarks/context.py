@@ -45,7 +45,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.dialects.postgresql import UUID  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-from writes import DEFAULT_URL, scratch_database  # noqa: E402
+from writes import DEFAULT_URL, bench_database  # noqa: E402
 
 import alembic_audit  # noqa: E402
 
@@ -375,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown drivers {unknown}; choose from {list(DRIVERS)}")
     md, table = metadata()
-    with scratch_database(args, DATABASE) as (url_text, version):
+    with bench_database(args, DATABASE) as (url_text, version):
         url = sa.make_url(url_text)
         engine = sa.create_engine(url.set(drivername="postgresql+psycopg"), poolclass=sa.NullPool)
         md.create_all(engine)

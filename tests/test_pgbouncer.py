@@ -22,8 +22,6 @@ from alembic_audit import audit_context
 
 from .fixtures.db import with_driver
 
-pytest_plugins = ["tests.fixtures.pgbouncer"]  # the "pgbouncer" fixture
-
 #: (driver, same_round_trip); psycopg 3 needs prepare_threshold=None behind PgBouncer
 #: (1.21 and older keep no prepared statements across server connections).
 CLIENTS = {
