@@ -103,6 +103,12 @@ class AuditSpec:
     security_definer: bool = True
     #: Refuse UPDATE, DELETE and TRUNCATE on the audit table (a guard trigger).
     append_only: bool = False
+    #: The audited table is partitioned: its partitions carry audit triggers too, so a
+    #: write naming a partition is audited like one naming the table.
+    partitioned: bool = False
+    #: Copy the audited table's row-level security (its SELECT policies and whether RLS
+    #: is enabled) onto the audit table, so readers of history see the rows they may see.
+    row_security: bool = False
 
     # -- derived names ---------------------------------------------------------
     @property
@@ -134,8 +140,26 @@ class AuditSpec:
 
     @property
     def trigger_names(self) -> tuple[str, ...]:
-        """Names of the triggers this spec creates on the audited table, in order."""
-        return trigger_names_for(self.trigger_name, self.level, self.record_truncate)
+        """Names of the triggers this spec creates on the audited table, in order.
+
+        A partitioned table holds no rows of its own: its TRUNCATE trigger is on each
+        leaf partition instead (see :mod:`alembic_audit.sql.partitions`).
+        """
+        truncate = self.record_truncate and not self.partitioned
+        return trigger_names_for(self.trigger_name, self.level, truncate)
+
+    @property
+    def partition_trigger_names(self) -> tuple[str, ...]:
+        """Names of the triggers this spec creates on each partition (none unless
+        ``partitioned``): at statement level the event triggers, since PostgreSQL fires
+        only the statement triggers of the table a statement names; at row level only
+        ``<trigger>_truncate`` (the row trigger on the parent is cloned by PostgreSQL).
+        The leaves also get the TRUNCATE trigger; intermediate partitions do not.
+        """
+        if not self.partitioned:
+            return ()
+        names = trigger_names_for(self.trigger_name, self.level, self.record_truncate)
+        return names[1:] if self.level == "row" else names
 
     @property
     def guard_function_name(self) -> str:
@@ -197,6 +221,8 @@ class AuditSpec:
             "function_schema": self.function_schema,
             "security_definer": self.security_definer,
             "append_only": self.append_only,
+            "partitioned": self.partitioned,
+            "row_security": self.row_security,
         }
 
     @classmethod

@@ -5,9 +5,11 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 
+from ..reflection.checks import check_audit_targets
+from ..reflection.inspector import PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
 from ..sql.objects import create_statements, drop_statements
-from .connection import run
+from .connection import run, transaction
 
 
 def install_audit_triggers(
@@ -15,8 +17,13 @@ def install_audit_triggers(
 ) -> str | None:
     """Create (or replace) every audit function and trigger of ``metadata``.
 
-    With an Engine or Connection the DDL runs in one transaction; otherwise the
-    SQL script is returned.  Idempotent: running it twice leaves one trigger set.
+    With an Engine or Connection the DDL runs in one transaction, after checking (one
+    catalog query) that every audit table and the schemas of the audit tables and
+    functions belong to the installing role or a superuser, and that each table is
+    partitioned exactly when its model says so and takes no part in table inheritance;
+    an :class:`~alembic_audit.AuditError` names the culprit otherwise.  Without a bind
+    the SQL script is returned (and nothing is checked).  Idempotent: running it twice
+    leaves one trigger set.
 
     Example::
 
@@ -24,12 +31,17 @@ def install_audit_triggers(
         install_audit_triggers(metadata, engine)
         print(install_audit_triggers(metadata))  # the SQL, for review
     """
-    statements = [
-        stmt
-        for table in audited_tables(metadata)
-        for stmt in create_statements(get_audit_spec(table), replace_triggers=True)
-    ]
-    return run(statements, engine)
+    specs = [get_audit_spec(table) for table in audited_tables(metadata)]
+    statements = [stmt for spec in specs for stmt in create_statements(spec, replace_triggers=True)]
+    if engine is None:
+        return run(statements, None)
+    with transaction(engine) as conn:
+        # Before any DDL: whose audit table, which schema owners, what kind of table.
+        check_audit_targets(
+            PGAdvancedInspector(conn), specs, where=lambda spec: "install_audit_triggers"
+        )
+        run(statements, conn)
+    return None
 
 
 def uninstall_audit_triggers(

@@ -19,9 +19,9 @@ Example::
 from __future__ import annotations
 
 from ..core.constants import USER_COLUMN
-from ..core.spec import AuditSpec
+from ..core.spec import AuditSpec, SessionSetting
 from .marker import spec_comment
-from .quoting import needs_unicode_escape, qualify, quote
+from .quoting import literal, needs_unicode_escape, qualify, quote, regclass_literal, stored_name
 
 #: Transition table names used by statement-level triggers.
 NEW_TABLE = "audit_new"
@@ -62,17 +62,96 @@ def _user_sql(spec: AuditSpec) -> str:
     return SESSION_ROLE_SQL if spec.security_definer else "CURRENT_USER"
 
 
-def _read_settings(spec: AuditSpec) -> list[str]:
-    # Read once per call (per statement at statement level), then used as parameters of
-    # the INSERT: no setting lookup per audit row.
-    lines = [f"    {_field(USER_COLUMN)} := {_user_sql(spec)};"]
-    for s in spec.session_settings:
-        # '' counts as unset: a pooled connection reports '' for a setting that an
-        # earlier transaction set locally, not NULL.
+def _assign_setting(spec: AuditSpec, setting: SessionSetting) -> str:
+    # '' counts as unset: a pooled connection reports '' for a setting that an earlier
+    # transaction set locally, not NULL.
+    return (
+        f"{_field(setting.column_name)} := "
+        f"NULLIF(pg_catalog.current_setting('{setting.setting_name}', true), '');"
+    )
+
+
+def _check_table(spec: AuditSpec) -> list[str]:
+    """Refuse to run for any table but the audited one (and, partitioned, its partitions).
+
+    Whoever can EXECUTE the function could attach it to a table of their own and, the
+    function running as its owner, write audit rows for changes that never happened.
+    Names compare as strings (no catalog lookup on the normal path); a table stored
+    under the same schema and name is the audited table, since names are unique.  Only
+    a partitioned table's partitions (which fire the same function) take the second
+    test, ``pg_partition_root``, one index lookup per level of the partition tree.
+    """
+    schema, table = (stored_name(n) for n in spec.qualified_table)
+    function = ".".join(spec.qualified_function)
+    message = f"audit function {function} records changes to {schema}.{table} only, not to "
+    refuse = [
+        "RAISE EXCEPTION USING",
+        "    ERRCODE = 'triggered_action_exception',",
+        f"    MESSAGE = {literal(message)} || {_TABLE_NAME_SQL},",
+        "    HINT = 'an audit function may only be called by the audit triggers of its own "
+        "table; drop the trigger that calls it';",
+    ]
+    lines = [
+        f"    IF TG_TABLE_NAME <> {literal(table)} OR TG_TABLE_SCHEMA <> {literal(schema)} THEN"
+    ]
+    if spec.partitioned:
+        root = f"pg_catalog.to_regclass({regclass_literal(schema, table)})"
         lines.append(
-            f"    {_field(s.column_name)} := "
-            f"NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+            f"        IF pg_catalog.pg_partition_root(TG_RELID) IS DISTINCT FROM {root} THEN"
         )
+        lines += ["            " + line for line in refuse]
+        lines.append("        END IF;")
+    else:
+        lines += ["        " + line for line in refuse]
+    lines.append("    END IF;")
+    return lines
+
+
+def _read_settings(spec: AuditSpec) -> list[str]:
+    """The acting role and the session settings, read into the row variable.
+
+    Read once per call (per statement at statement level), then used as parameters of
+    the INSERT: no setting lookup per audit row.  A value that does not fit its
+    column's type (``'x' * 51`` for ``VARCHAR(50)``, ``'not-a-uuid'``) fails the cast;
+    the handler names the setting, and at statement level first makes sure a row
+    changed: a statement that changes no row never fails, as at row level, where no
+    trigger fires.  The block is a subtransaction per call (it takes no transaction id;
+    benchmarks/one_row_breakdown.py measures what it costs).
+    """
+    lines = [f"    {_field(USER_COLUMN)} := {_user_sql(spec)};"]
+    if not spec.session_settings:
+        return lines
+    lines.append("    BEGIN")
+    lines += [f"        {_assign_setting(spec, s)}" for s in spec.session_settings]
+    lines.append("    EXCEPTION WHEN OTHERS THEN")
+    if spec.level == "statement":
+        lines += [
+            "        IF TG_OP = 'DELETE' THEN",
+            f"            PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
+            "            IF NOT FOUND THEN RETURN NULL; END IF;",
+            "        ELSIF TG_OP <> 'TRUNCATE' THEN",
+            f"            PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
+            "            IF NOT FOUND THEN RETURN NULL; END IF;",
+            "        END IF;",
+        ]
+    for s in spec.session_settings:
+        lines += [
+            "        BEGIN",
+            f"            {_assign_setting(spec, s)}",
+            "        EXCEPTION WHEN OTHERS THEN",
+            "            RAISE EXCEPTION USING",
+            "                ERRCODE = SQLSTATE,",
+            "                MESSAGE = "
+            + literal(
+                f'audit setting "{s.setting_name}" does not fit audit column '
+                f"{s.column_name} ({s.type}) for a change to "
+            )
+            + f" || {_TABLE_NAME_SQL} || ': ' || SQLERRM,",
+            f"                HINT = 'call set_session_vars(connection, {s.name}=...) with a value "
+            "of that type';",
+            "        END;",
+        ]
+    lines += ["        RAISE;", "    END;"]
     return lines
 
 
@@ -230,6 +309,7 @@ def audit_function_body(spec: AuditSpec) -> str:
     lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
     lines += ["DECLARE", *_declare(spec)]
     lines.append("BEGIN")
+    lines += _check_table(spec)
     lines += _read_settings(spec)
     if spec.level == "statement":
         lines += _statement_require_settings(spec)

@@ -17,6 +17,8 @@ from functools import lru_cache
 
 from sqlalchemy.dialects import postgresql
 
+from ..core.constants import MAX_IDENTIFIER_BYTES
+
 # "named" paramstyle: the preparer must not double '%' here; AuditDDL does it at
 # execution time for the driver actually in use.
 _PREPARER = postgresql.dialect(paramstyle="named").identifier_preparer  # type: ignore[no-untyped-call]
@@ -64,6 +66,68 @@ def qualify(schema: str, name: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
+def literal(value: str) -> str:
+    """A SQL string literal of ``value``, safe on every path our SQL travels.
+
+    ``'`` is doubled; a value holding ``:`` or ``%`` is written with Unicode escapes
+    (``U&'a\\003Ab'`` is ``'a:b'``), like :func:`quote` does for identifiers, so that
+    no bind parameter or format character appears in a function body or a script.
+
+    Example::
+
+        literal("it's")  # "'it''s'"
+        literal("a:b")  # "U&'a\\003Ab'"
+    """
+    doubled = value.replace("'", "''")
+    if not needs_unicode_escape(value):
+        return f"'{doubled}'"
+    escaped = doubled.replace("\\", "\\\\").replace(":", "\\003A").replace("%", "\\0025")
+    return f"U&'{escaped}'"
+
+
+def name_text(schema: str, name: str) -> str:
+    """``"schema"."name"`` without Unicode escapes: the text ``to_regclass`` reads.
+
+    ``to_regclass`` and friends parse double quotes but not ``U&"..."``.  Use it for a
+    bind value (a value is never scanned for ``:`` or ``%``), or through
+    :func:`regclass_literal` inside SQL text.
+
+    Example::
+
+        name_text("public", "a:b")  # '"public"."a:b"'
+    """
+    return ".".join('"' + n.replace('"', '""') + '"' for n in (schema, name))
+
+
+def regclass_literal(schema: str, table: str) -> str:
+    """A string literal that ``to_regclass`` reads as ``schema.table``.
+
+    :func:`literal` writes the ``:`` and ``%`` of :func:`name_text` as Unicode escapes
+    of the string itself.
+
+    Example::
+
+        regclass_literal("public", "a:b")  # U&'"public"."a\\003Ab"'
+    """
+    return literal(name_text(schema, table))
+
+
+def stored_name(name: str) -> str:
+    """The identifier as PostgreSQL stores it: cut to 63 bytes at a character boundary.
+
+    PostgreSQL truncates longer identifiers silently; a string literal compared with a
+    stored name (``TG_TABLE_NAME``) must be cut the same way.
+
+    Example::
+
+        len(stored_name("é" * 40).encode())  # 62
+    """
+    raw = name.encode("utf-8")
+    if len(raw) <= MAX_IDENTIFIER_BYTES:
+        return name
+    return raw[:MAX_IDENTIFIER_BYTES].decode("utf-8", errors="ignore")
+
+
 def dollar_quote(body: str) -> str:
     """``body`` between dollar quotes whose tag does not occur in it (names may hold '$').
 
@@ -78,4 +142,13 @@ def dollar_quote(body: str) -> str:
     return f"{tag}{body}{tag}"
 
 
-__all__ = ["dollar_quote", "needs_unicode_escape", "qualify", "quote"]
+__all__ = [
+    "dollar_quote",
+    "literal",
+    "name_text",
+    "needs_unicode_escape",
+    "qualify",
+    "quote",
+    "regclass_literal",
+    "stored_name",
+]
