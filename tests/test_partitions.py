@@ -274,8 +274,8 @@ sa.Table(
 def test_autogenerate_sees_partitions_and_upgrades_them(alembic_project: AlembicProject) -> None:
     alembic_project.write_models(MODELS)
     # Partitions are not in the models (Alembic would drop them): leave them out.
-    alembic_project.configure_kwargs["include_name"] = lambda name, type_, parents: not (
-        type_ == "table" and name in ("reading_1", "reading_2")
+    alembic_project.configure_kwargs["include_name"] = lambda name, type_, parents: (
+        not (type_ == "table" and name in ("reading_1", "reading_2"))
     )
     first = alembic_project.revision("create", rev_id="r1").read_text()
     assert "partitioned=True," in first
@@ -300,4 +300,36 @@ def test_autogenerate_sees_partitions_and_upgrades_them(alembic_project: Alembic
             conn.exec_driver_sql("SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal").scalar()
             == 0
         )
+    eng.dispose()
+
+
+def test_a_migration_creating_a_partition_replaces_the_audit_trigger(
+    alembic_project: AlembicProject,
+) -> None:
+    """The README's recipe: create the partition, then op.replace_audit_trigger(table)."""
+    alembic_project.write_models(MODELS)
+    alembic_project.configure_kwargs["include_name"] = lambda name, type_, parents: (
+        not (type_ == "table" and name.startswith("reading_") and name != "reading_audit")
+    )
+    alembic_project.revision("create", rev_id="r1")
+    alembic_project.write_migration(
+        "r2",
+        "r1",
+        imports="import alembic_audit.operations",
+        upgrade="""
+            op.execute("CREATE TABLE reading_2025 PARTITION OF reading FOR VALUES IN (2025)")
+            op.replace_audit_trigger("reading")
+        """,
+        downgrade="""
+            op.execute("DROP TABLE reading_2025")
+        """,
+    )
+    alembic_project.upgrade("head")
+    command.check(alembic_project.config)
+    eng = sa.create_engine(alembic_project.url, poolclass=sa.NullPool)
+    with eng.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO reading_2025 VALUES (1, 2025)")
+        conn.exec_driver_sql("TRUNCATE reading_2025")
+        ops = conn.exec_driver_sql("SELECT audit_operation FROM reading_audit").scalars().all()
+    assert ops == ["I", "T"]
     eng.dispose()
