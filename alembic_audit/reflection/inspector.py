@@ -15,8 +15,15 @@ data :mod:`alembic_audit.sql` defines:
 
 So a found object and the one a spec defines compare as data: nothing is parsed back
 from SQL text, and PostgreSQL's reformatting never shows up as a difference.  The
-inspector also answers the few catalog questions the ops and grant helpers ask
-(installed specs, owned sequences, privileges).
+second query also lists the partitions of partitioned tables and whether copied
+row-level security is current.  The inspector also answers the few catalog questions
+the ops and grant helpers ask (installed specs, owned sequences, privileges, owners).
+
+What it trusts: a function body is text that any role able to create a function can
+write, so only functions the migration role could have made are read (its own or those
+of roles whose privileges it inherits, never in a temporary schema, only in the
+schemas in scope), and every spec comment is validated field by field; what is ignored
+is logged (logger ``alembic.autogenerate.audit``, WARNING).
 
 Example::
 

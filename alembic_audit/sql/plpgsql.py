@@ -1,9 +1,11 @@
 """The PL/pgSQL bodies of the audit trigger function and of the append-only guard.
 
 Identifiers are quoted by :func:`~alembic_audit.sql.quoting.quote`; no value is ever
-formatted in: the only literals are constants of our own (operation codes) and
-validated setting names.  Runtime facts (which table fired) come from
-``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``, not from text baked into the body.
+formatted in: the only literals are constants of our own (operation codes), validated
+setting names and the spec's own names and types, written by
+:func:`~alembic_audit.sql.quoting.literal`.  The audit function first checks that the
+table that fired (``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``) is its own, or a partition
+of it, so that nobody can attach it to another table.
 
 The bodies contain no ``%`` and no ``:name``, so the scripts holding them run
 unchanged through ``text()``, ``exec_driver_sql()``, ``DDL()``, ``op.execute()`` and
