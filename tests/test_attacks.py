@@ -335,6 +335,25 @@ def test_grant_helper_refuses_privileges_held_through_another_role(
         ).scalar()
 
 
+def test_grant_helper_refuses_the_predefined_write_all_data_role(roles: Roles) -> None:
+    setup = Setup(roles)
+    md, _, _ = make_model()
+    with setup.owner_engine.begin() as conn:
+        md.create_all(conn)
+        install_audit_triggers(md, conn)
+    with setup.su.begin() as conn:
+        if conn.dialect.server_version_info < (14,):
+            pytest.skip("pg_write_all_data exists from PostgreSQL 14")
+        conn.exec_driver_sql(f'GRANT pg_write_all_data TO "{setup.writer}"')
+    with pytest.raises(AuditError) as info:
+        grant_audit_access(md, setup.writer, setup.owner_engine)
+    assert (
+        "would keep DELETE on table public.product_audit, INSERT on table "
+        "public.product_audit, UPDATE on table public.product_audit through role "
+        "'pg_write_all_data'" in str(info.value)
+    )
+
+
 @pytest.mark.parametrize("route", ["group", "PUBLIC"])
 def test_grant_op_refuses_privileges_held_through_another_role(
     tmp_path: Path, database_url: sa.URL, roles: Roles, route: str

@@ -153,7 +153,21 @@ def check_held_elsewhere(
         forbidden.add("SELECT")
     # A function that does not exist (yet) has no privileges: ("", "") finds nothing.
     held: dict[str, list[str]] = {}
-    for kind, privilege, via in inspector.held_elsewhere(role, audit_table, function or ("", "")):
+    rows = inspector.held_elsewhere(role, audit_table, function or ("", ""))
+    # Every effective privilege must be explained: by a grant to the role itself (which
+    # the runtime helper revokes and the op refuses), or by a route listed; anything
+    # else came some way the ACLs do not show, and is refused all the same.
+    explained = {(k.split()[-1], p) for k, p, _ in rows if not k.startswith("effective")}
+    if ("table", "OWNER") in explained:
+        explained |= {("table", p) for p in HISTORY_PRIVILEGES + ("SELECT",)}
+    if ("function", "OWNER") in explained:
+        explained.add(("function", "EXECUTE"))
+    rows += [
+        (kind.split()[-1], privilege, "a route the ACLs do not show")
+        for kind, privilege, _ in rows
+        if kind.startswith("effective") and (kind.split()[-1], privilege) not in explained
+    ]
+    for kind, privilege, via in rows:
         if kind == "table" and privilege in forbidden:
             target = f"table {'.'.join(audit_table)}"
         elif kind == "function" and function is not None and privilege in ("EXECUTE", "OWNER"):
@@ -169,8 +183,8 @@ def check_held_elsewhere(
         + (
             "as owner"
             if via == role
-            else "through PUBLIC"
-            if via == "PUBLIC"
+            else f"through {via}"
+            if via in ("PUBLIC", "a route the ACLs do not show")
             else f"through role {via!r}"
         )
         for via, items in sorted(held.items())

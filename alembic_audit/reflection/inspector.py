@@ -343,7 +343,9 @@ class PGAdvancedInspector:
     ) -> list[tuple[str, str, str]]:
         """``(kind, privilege, via)`` of what ``role`` holds on a table (``kind``
         ``table``) and a function (``function``) through PUBLIC, another role, or
-        membership in the owner (``OWNER``), not by a grant to itself.
+        membership in the owner (``OWNER``), not by a grant to itself; plus its effective
+        and its direct privileges (kinds ``effective ...`` and ``direct ...``, ``via``
+        empty), see :func:`~alembic_audit.sql.catalog.held_elsewhere_query`.
 
         Example::
 
@@ -355,7 +357,7 @@ class PGAdvancedInspector:
         query = catalog.held_elsewhere_query(
             role, name_text(*relation), name_text(*function) + "()"
         )
-        return [(str(k), str(p), str(v)) for k, p, v in self.connection.execute(query)]
+        return [(str(k), str(p), str(v or "")) for k, p, v in self.connection.execute(query)]
 
     def is_partitioned(self, schema: str, table: str) -> bool:
         """Whether the table is partitioned (``PARTITION BY``).

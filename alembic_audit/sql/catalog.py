@@ -508,6 +508,36 @@ UNION ALL
 SELECT o.kind, 'OWNER', pg_catalog.pg_get_userbyid(o.owner)
 FROM objects AS o CROSS JOIN me
 WHERE pg_catalog.pg_has_role(me.oid, o.owner, 'MEMBER')
+UNION ALL
+-- Predefined roles that grant data privileges on every table (PostgreSQL 14+).
+SELECT 'table', p.privilege, r.rolname
+FROM (VALUES ('pg_write_all_data', 'INSERT'), ('pg_write_all_data', 'UPDATE'),
+             ('pg_write_all_data', 'DELETE'), ('pg_read_all_data', 'SELECT'))
+     AS p(role, privilege)
+JOIN pg_catalog.pg_roles AS r ON r.rolname = p.role
+CROSS JOIN me
+WHERE pg_catalog.pg_has_role(me.oid, r.oid, 'MEMBER')
+  AND EXISTS (SELECT FROM objects AS o WHERE o.kind = 'table')
+UNION ALL
+-- What the role can do in effect, however it got there (checked against the above).
+SELECT 'effective ' || o.kind, x.privilege, NULL
+FROM objects AS o
+CROSS JOIN me
+CROSS JOIN LATERAL (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('TRIGGER'),
+                           ('SELECT'), ('EXECUTE')) AS x(privilege)
+WHERE CASE WHEN o.kind = 'table'
+           THEN x.privilege <> 'EXECUTE' AND pg_catalog.has_table_privilege(
+               me.oid, CAST(pg_catalog.to_regclass(:relation) AS pg_catalog.oid), x.privilege)
+           ELSE x.privilege = 'EXECUTE' AND pg_catalog.has_function_privilege(
+               me.oid, CAST(pg_catalog.to_regprocedure(:function) AS pg_catalog.oid), 'EXECUTE')
+      END
+UNION ALL
+-- What was granted to the role itself (the runtime helper revokes it; the op refuses it).
+SELECT 'direct ' || o.kind, a.privilege_type, NULL
+FROM objects AS o
+CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) AS a
+CROSS JOIN me
+WHERE a.grantee = me.oid
 ORDER BY 1, 3, 2
 """
 
@@ -516,9 +546,13 @@ def held_elsewhere_query(role: str, relation: str, function: str) -> TextClause:
     """The privileges ``role`` has on a relation and on a function other than by a
     grant to itself: through ``PUBLIC``, through a role it is a member of (``MEMBER``:
     also without INHERIT, since it may SET ROLE), or as a member of the owner
-    (privilege ``OWNER``, also when ``role`` is the owner).  ``relation`` is
-    ``"schema"."name"``, ``function`` the signature ``"schema"."name"()`` (no ``U&``).
-    Rows: ``(kind, privilege, via)``.
+    (privilege ``OWNER``, also when ``role`` is the owner), or through the predefined
+    ``pg_write_all_data`` / ``pg_read_all_data``.  Also what ``has_table_privilege`` and
+    ``has_function_privilege`` say it can do (kind ``effective table`` / ``effective
+    function``) and what was granted to itself (``direct ...``), so that a privilege
+    arriving by a route not listed is still seen.  ``relation`` is ``"schema"."name"``,
+    ``function`` the signature ``"schema"."name"()`` (no ``U&``).  Rows:
+    ``(kind, privilege, via)``.
 
     Example::
 
