@@ -13,18 +13,26 @@ interleaved blocks (the order rotates every round):
   (``WITH w AS (<write> RETURNING *) INSERT INTO audit SELECT ... FROM w``);
 - ``row`` and ``statement``: alembic-audit at each level;
 - ``unpinned``: the statement level with its function's ``search_path`` setting
-  removed, to show what pinning it costs.
+  removed, to show what pinning it costs;
+- with ``--before DIR``: ``row_before`` and ``statement_before``, the same tables audited by
+  the ``alembic_audit`` package found in ``DIR`` (an older checkout, e.g. made with
+  ``git worktree add /tmp/before <commit>``), so that a change to the trigger function is
+  measured against the previous one in the same run; the report ends with the
+  ``after / before`` ratio of each level (median of the paired rounds).
 
 Usage::
 
     python benchmarks/one_row_breakdown.py            # server at 127.0.0.1:5432
     python benchmarks/one_row_breakdown.py --embedded --workload update
+    python benchmarks/one_row_breakdown.py --before /tmp/before   # this tree vs another
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -67,6 +75,58 @@ CREATE SEQUENCE ids;
 """
 
 
+#: Run with the ``alembic_audit`` of another tree first on sys.path: prints the DDL of
+#: the ``*_before`` tables (the shape of :func:`writes.bench_table`) and their audit objects.
+BEFORE_DDL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import sqlalchemy as sa
+import alembic_audit
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateTable
+
+alembic_audit.enable()
+md = sa.MetaData()
+for level in ("row", "statement"):
+    sa.Table(
+        f"t_{level}_before", md,
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("name", sa.String(40), nullable=False),
+        sa.Column("qty", sa.Integer, nullable=False),
+        sa.Column("price", sa.Numeric(10, 2)),
+        sa.Column("updated_at", sa.DateTime(timezone=True)),
+        sa.Column("note", sa.Text),
+        info={"audit.options": {"enabled": True, "level": level,
+              "session_settings": [sa.Column("username", sa.String(40))]}},
+    )
+dialect = postgresql.dialect()
+for table in md.sorted_tables:
+    print(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
+print(alembic_audit.install_audit_triggers(md))
+print("-- from", alembic_audit.__file__)
+"""
+
+
+def before_ddl(tree: str) -> str:
+    """The DDL of the ``*_before`` designs, written by the package in ``tree``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", BEFORE_DDL, os.path.abspath(tree)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=os.path.abspath(tree),
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"--before {tree}: could not write its DDL:\n{done.stderr}")
+    out = done.stdout
+    origin = out.rsplit("-- from", 1)[-1].strip()
+    if not origin.startswith(os.path.abspath(tree)):
+        raise SystemExit(f"--before {tree}: imported alembic_audit from {origin}, not from there")
+    return out
+
+
 def write_sql(design: str, workload: str) -> str:
     table = f"t_{design}"
     cols = ", ".join(COLUMNS)
@@ -88,11 +148,14 @@ def write_sql(design: str, workload: str) -> str:
 
 def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     setup(url, metadata(), "t_bare", EXTRA_DDL)
+    designs = DESIGNS + (("row_before", "statement_before") if args.before else ())
 
-    per_txn: dict[str, list[float]] = {d: [] for d in DESIGNS}
+    per_txn: dict[str, list[float]] = {d: [] for d in designs}
     with psycopg.connect(url, autocommit=True) as conn:
+        if args.before:
+            conn.execute(before_ddl(args.before))
         conn.execute(f"SET synchronous_commit = {args.synchronous_commit}")
-        for design in DESIGNS:
+        for design in designs:
             conn.execute(
                 f"CREATE PROCEDURE p_{design}(n int) LANGUAGE plpgsql AS $$ BEGIN "
                 "FOR i IN 1..n LOOP "
@@ -107,8 +170,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
             conn.execute(f"CALL p_{design}(200)")  # warm: plans cached, pages in memory
         conn.execute("VACUUM ANALYZE")
         for n in range(args.rounds):
-            k = n % len(DESIGNS)
-            for design in DESIGNS[k:] + DESIGNS[:k]:
+            k = n % len(designs)
+            for design in designs[k:] + designs[:k]:
                 start = time.perf_counter()
                 conn.execute(f"CALL p_{design}({args.transactions})")
                 per_txn[design].append((time.perf_counter() - start) / args.transactions * 1e6)
@@ -126,6 +189,11 @@ def report(per_txn: dict[str, list[float]]) -> str:
         lines.append(
             f"| {design} | {statistics.median(values):.2f} | {min(values):.2f} | +{added:.2f} |"
         )
+    for level in ("row", "statement"):
+        if f"{level}_before" in per_txn:
+            pairs = zip(per_txn[level], per_txn[f"{level}_before"], strict=True)
+            ratio = statistics.median(after / before for after, before in pairs)
+            lines.append(f"{level}: after / before = {ratio:.3f} (median of paired rounds)")
     return "\n".join(lines)
 
 
@@ -137,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--transactions", type=int, default=2000, help="per design and round")
     parser.add_argument("--synchronous-commit", choices=("on", "off"), default="off")
+    parser.add_argument(
+        "--before", metavar="DIR", help="also measure the alembic_audit package of another tree"
+    )
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
