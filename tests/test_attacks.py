@@ -389,6 +389,41 @@ def test_grant_op_refuses_privileges_held_through_another_role(
     assert project.current() == "r1"
 
 
+def test_grant_op_refuses_execute_granted_to_the_role_itself(
+    tmp_path: Path, database_url: sa.URL, roles: Roles
+) -> None:
+    """The op's downgrade must restore what was there, so it does not revoke a grant it
+    did not make: it refuses, where ``grant_audit_access`` revokes."""
+    setup = Setup(roles)
+    project = AlembicProject(tmp_path / "migrations", database_url.set(username=setup.owner))
+    project.write_migration(
+        "r1",
+        None,
+        imports="import alembic_audit.operations",
+        upgrade="""
+            op.create_table("product", sa.Column("id", sa.Integer, primary_key=True))
+            op.create_audit_trigger("product", create_audit_table=True)
+        """,
+    )
+    project.upgrade("r1")
+    setup.sql(
+        setup.owner_engine,
+        f'GRANT EXECUTE ON FUNCTION public.public_product_audit() TO "{setup.writer}"',
+    )
+    project.write_migration(
+        "r2",
+        "r1",
+        imports="import alembic_audit.operations",
+        upgrade=f'op.grant_audit_access("product", "{setup.writer}", schema_usage=False)',
+    )
+    with pytest.raises(AuditError) as info:
+        project.upgrade("r2")
+    assert (
+        "would keep EXECUTE on function public.public_product_audit() through a grant to it "
+        "directly" in str(info.value)
+    )
+
+
 # -- 6. row-level security --------------------------------------------------------------
 
 

@@ -278,6 +278,7 @@ def _check_history_safe(inspector: PGAdvancedInspector, place: str, access: Audi
         function,
         security_definer=access.security_definer,
         read_history=access.read_history,
+        revokes_direct=False,
     )
     check_read_history(
         inspector,
@@ -344,9 +345,9 @@ def check_state(
                 problems.append(f"{', '.join(sorted(clash))} on {target.label}")
         elif wanted - held:
             problems.append(f"{', '.join(sorted(wanted - held))} on {target.label}")
-    if granting:
-        _check_history_safe(inspector, place, access)
     if not problems:
+        if granting:  # after the direct privileges: those have their own message
+            _check_history_safe(inspector, place, access)
         return
     if granting:
         hint = (

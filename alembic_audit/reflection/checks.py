@@ -132,13 +132,16 @@ def check_held_elsewhere(
     *,
     security_definer: bool,
     read_history: bool,
+    revokes_direct: bool = True,
 ) -> None:
     """Refuse when ``role`` would keep, through PUBLIC, a role it is a member of, or
     ownership, a privilege that lets it change or forge history: on the audit table
     :data:`HISTORY_PRIVILEGES` (but INSERT with an invoker function, which needs it) and
     SELECT unless ``read_history``; EXECUTE on the audit function.  A REVOKE from
     ``role`` cannot take those away, so the error names the role through which each
-    arrives (or PUBLIC) and nothing is granted.
+    arrives (or PUBLIC) and nothing is granted.  ``revokes_direct=False`` (the op, whose
+    downgrade must restore exactly what was there) also refuses those privileges when
+    granted to ``role`` itself, rather than revoking them.
 
     Example::
 
@@ -158,6 +161,11 @@ def check_held_elsewhere(
     # the runtime helper revokes and the op refuses), or by a route listed; anything
     # else came some way the ACLs do not show, and is refused all the same.
     explained = {(k.split()[-1], p) for k, p, _ in rows if not k.startswith("effective")}
+    if not revokes_direct:
+        rows = [
+            (k.split()[-1], p, "a grant to it directly") if k.startswith("direct") else (k, p, v)
+            for k, p, v in rows
+        ]
     if ("table", "OWNER") in explained:
         explained |= {("table", p) for p in HISTORY_PRIVILEGES + ("SELECT",)}
     if ("function", "OWNER") in explained:
@@ -184,15 +192,16 @@ def check_held_elsewhere(
             "as owner"
             if via == role
             else f"through {via}"
-            if via in ("PUBLIC", "a route the ACLs do not show")
+            if via in ("PUBLIC", "a route the ACLs do not show", "a grant to it directly")
             else f"through role {via!r}"
         )
         for via, items in sorted(held.items())
     )
     raise AuditError(
-        f"{place}: role {role!r} would keep {routes}.  Revoking from {role!r} cannot take "
-        "these away: revoke them from the role named (or from PUBLIC), take "
-        f"{role!r} out of that role, or change the owner; nothing was granted"
+        f"{place}: role {role!r} would keep {routes}, and with that change or forge audit "
+        "rows.  Revoke them where they come from (a REVOKE from the role cannot take away what "
+        f"a role it belongs to or PUBLIC holds), take {role!r} out of that role, or change "
+        "the owner; nothing was granted"
     )
 
 
