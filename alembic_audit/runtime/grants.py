@@ -12,10 +12,12 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Connection, Engine
 
+from ..core.errors import AuditError
 from ..core.spec import AuditSpec
 from ..reflection.checks import check_audit_targets, check_held_elsewhere, check_read_history
 from ..reflection.inspector import PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
+from ..sql.function import audit_function
 from ..sql.grants import (
     privilege_sql,
     revoke_all_sql,
@@ -112,6 +114,13 @@ def grant_audit_access(
     def check(inspector: PGAdvancedInspector, specs: list[AuditSpec]) -> None:
         place = "grant_audit_access"
         check_audit_targets(inspector, specs, where=lambda spec: place, table_shape=False)
+        for spec in specs:
+            if not inspector.function_exists(audit_function(spec).signature):
+                raise AuditError(
+                    f"{place}: table {'.'.join(spec.qualified_table)!r} has no audit function "
+                    f"{'.'.join(spec.qualified_function)!r}; install the audit triggers first "
+                    "(install_audit_triggers, or alembic upgrade)"
+                )
         for spec in specs:
             check_held_elsewhere(
                 inspector,
