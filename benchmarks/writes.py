@@ -34,6 +34,7 @@ The script creates and drops its own database (``alembic_audit_bench``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -381,7 +382,9 @@ def server(args: argparse.Namespace) -> Iterator[str]:
 @contextmanager
 def scratch_database(args: argparse.Namespace, name: str) -> Iterator[tuple[str, str]]:
     """A new database ``name`` on the benchmark server (see :func:`server`), dropped
-    afterwards: its URL and the server's version."""
+    afterwards: its URL and the server's version.  The name ends in the process id, so
+    that two runs on one server (two test suites) never drop each other's database."""
+    name = f"{name}_{os.getpid()}"
     with server(args) as maintenance:
         with psycopg.connect(maintenance, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
