@@ -185,6 +185,40 @@ def test_malformed_spec_comment_is_logged_not_a_crash(
         assert f"its owner '{setup.writer}' is neither the current role" in caplog.text
 
 
+def test_the_inspector_trusts_the_current_role_and_the_roles_it_inherits(
+    roles: Roles, caplog: Any
+) -> None:
+    """Who counts as "the migration role": itself, and roles whose privileges it inherits
+    through grants.  A superuser is no exception: pg_has_role would say yes for every
+    owner, and a superuser running autogenerate would trust what anybody planted."""
+    setup = Setup(roles)
+    md, _, _ = make_model()
+    with setup.owner_engine.begin() as conn:
+        md.create_all(conn)
+        install_audit_triggers(md, conn)
+    migrator = roles.create("migrator")
+    noinherit = roles.create("noinherit", "LOGIN NOINHERIT")
+    with setup.su.begin() as conn:
+        conn.exec_driver_sql(f'GRANT "{setup.owner}" TO "{migrator}"')
+        conn.exec_driver_sql(f'GRANT "{setup.owner}" TO "{noinherit}"')
+    found = {}
+    for who, engine in (
+        ("owner", setup.owner_engine),
+        ("migrator", roles.engine(migrator)),
+        ("noinherit", roles.engine(noinherit)),
+        ("superuser", setup.su),
+    ):
+        with engine.connect() as conn:
+            found[who] = [f.name for f in PGAdvancedInspector(conn).reflect().functions]
+    assert found == {
+        "owner": ["public_product_audit"],
+        "migrator": ["public_product_audit"],
+        "noinherit": [],
+        "superuser": [],
+    }
+    assert f"its owner '{setup.owner}' is neither the current role" in caplog.text
+
+
 # -- 2. squatting the audit table or its schema -------------------------------------------
 
 AUDIT_COLUMNS = (
