@@ -14,6 +14,8 @@ interleaved blocks (the order rotates every round):
 - ``row`` and ``statement``: alembic-audit at each level;
 - ``unpinned``: the statement level with its function's ``search_path`` setting
   removed, to show what pinning it costs;
+- ``--cpu`` times the backend's CPU (``/proc/<pid>/schedstat``) instead of the wall clock,
+  for a machine busy with other work;
 - with ``--before DIR``: ``row_before`` and ``statement_before``, the same tables audited by
   the ``alembic_audit`` package found in ``DIR`` (an older checkout, e.g. made with
   ``git worktree add /tmp/before <commit>``), so that a change to the trigger function is
@@ -35,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +130,19 @@ def before_ddl(tree: str) -> str:
     return out
 
 
+def backend_cpu_clock(pid: int) -> Callable[[], float]:
+    """Seconds of CPU the server backend ``pid`` has run (``/proc/<pid>/schedstat``, Linux,
+    server on this machine): unlike wall time, barely moved by other work on the machine."""
+    path = Path(f"/proc/{pid}/schedstat")
+    if not path.exists():
+        raise SystemExit(f"--cpu: {path} is not readable (Linux, and the server on this machine)")
+
+    def clock() -> float:
+        return int(path.read_text().split()[0]) / 1e9
+
+    return clock
+
+
 def write_sql(design: str, workload: str) -> str:
     table = f"t_{design}"
     cols = ", ".join(COLUMNS)
@@ -169,12 +185,16 @@ def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                 )
             conn.execute(f"CALL p_{design}(200)")  # warm: plans cached, pages in memory
         conn.execute("VACUUM ANALYZE")
+        clock = time.perf_counter
+        if args.cpu:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            clock = backend_cpu_clock(int(row[0]) if row else 0)
         for n in range(args.rounds):
             k = n % len(designs)
             for design in designs[k:] + designs[:k]:
-                start = time.perf_counter()
+                start = clock()
                 conn.execute(f"CALL p_{design}({args.transactions})")
-                per_txn[design].append((time.perf_counter() - start) / args.transactions * 1e6)
+                per_txn[design].append((clock() - start) / args.transactions * 1e6)
     return per_txn
 
 
@@ -208,6 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--before", metavar="DIR", help="also measure the alembic_audit package of another tree"
     )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time the server backend's CPU (Linux, local server) instead of the wall clock",
+    )
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
@@ -217,6 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         f"PostgreSQL {version}; one-row {args.workload} transactions "
         f"run inside the server, {args.rounds} interleaved rounds of {args.transactions}, "
         f"synchronous_commit {args.synchronous_commit}"
+        + ("; backend CPU time" if args.cpu else "; wall time")
     )
     print(report(per_txn))
 
