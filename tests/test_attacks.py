@@ -573,6 +573,64 @@ def test_a_value_failing_the_cast_names_the_setting(engine: Engine, level: str) 
     assert sqlstate(info.value) == "22001"  # the cast's own code
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_setting_values_are_cast_alike_whether_checked_cheaply_or_not(
+    psycopg_engine: Engine, level: str
+) -> None:
+    """Values the cheap test vouches for are assigned at once, the others cast in the
+    exception block: the rows are the same, and so are the errors."""
+    md = sa.MetaData()
+    item = sa.Table(
+        "item",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        info={
+            "audit.options": {
+                "enabled": True,
+                "level": level,
+                "session_settings": [
+                    sa.Column("username", sa.String(5)),
+                    sa.Column("request_id", sa.Uuid),
+                    sa.Column("n", sa.SmallInteger),
+                ],
+            }
+        },
+    )
+    audit = md.tables["item_audit"]
+    md.create_all(psycopg_engine)
+    install_audit_triggers(md, psycopg_engine)
+    request = "12345678-1234-5678-1234-567812345678"
+    accepted = [
+        ({"username": "abcde", "request_id": request, "n": "-9999"}, 1),  # the cheap test
+        ({"username": "ab   ", "request_id": request.upper(), "n": "+12"}, 2),  # the block
+        ({"username": "abc     ", "request_id": "{" + request + "}", "n": " 7 "}, 3),
+    ]
+    for values, id_ in accepted:
+        with psycopg_engine.begin() as conn:
+            alembic_audit.set_session_vars(conn, **values)
+            conn.execute(item.insert().values(id=id_))
+    with psycopg_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                audit.c.id, audit.c.audit_username, audit.c.audit_request_id, audit.c.audit_n
+            ).order_by(audit.c.id)
+        ).all()
+    assert [(r[1], str(r[2]), r[3]) for r in rows] == [
+        ("abcde", request, -9999),
+        ("ab   ", request, 12),
+        ("abc  ", request, 7),
+    ]
+    for values, culprit in (
+        ({"username": "abcdef"}, "audit.username"),
+        ({"n": "99999"}, "audit.n"),
+        ({"request_id": request + "0"}, "audit.request_id"),
+    ):
+        with psycopg_engine.begin() as conn, pytest.raises(DBAPIError) as info:
+            alembic_audit.set_session_vars(conn, **values)
+            conn.execute(item.insert().values(id=9))
+        assert f'audit setting "{culprit}" does not fit' in str(info.value.orig)
+
+
 def test_setting_names_with_a_trailing_newline_are_refused(psycopg_engine: Engine) -> None:
     with pytest.raises(AuditError, match="is not a valid identifier"):
         sa.Table(

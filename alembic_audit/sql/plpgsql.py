@@ -20,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+
 from ..core.constants import USER_COLUMN
 from ..core.spec import AuditSpec, SessionSetting
 from .marker import spec_comment
@@ -57,7 +59,11 @@ def _declare(spec: AuditSpec) -> list[str]:
     # a bare type name is looked up through the pinned search_path, and pg_temp is
     # searched for types, so a session could substitute a temporary domain whose CHECK
     # runs its own code as the owner of a SECURITY DEFINER function.
-    return [f"    {ROW_VAR} {qualify(*spec.qualified_audit_table)};"]
+    lines = [f"    {ROW_VAR} {qualify(*spec.qualified_audit_table)};"]
+    # Setting values as read, before the cast (see _read_settings): built-in text.
+    risky = [s for s in spec.session_settings if s.type.strip().upper() not in _ANY_TEXT]
+    lines += [f"    {_text_var(i)} pg_catalog.text;" for i in range(len(risky))]
+    return lines
 
 
 def _user_sql(spec: AuditSpec) -> str:
@@ -111,6 +117,33 @@ def _check_table(spec: AuditSpec) -> list[str]:
 
 #: Setting types (as the spec writes them) that hold any text: assigning to them cannot fail.
 _ANY_TEXT = frozenset({"TEXT", "VARCHAR", "CHARACTER VARYING"})
+_BOUNDED_TEXT = re.compile(r"(?:VARCHAR|CHARACTER VARYING)\((\d+)\)")
+#: Decimal digits that always fit, whatever they are.
+_INTEGER_DIGITS = {"SMALLINT": 4, "INTEGER": 9, "BIGINT": 18}
+#: The canonical form (what ``str(uuid.UUID(...))`` and ``set_session_vars`` send).
+_UUID_FORM = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _text_var(index: int) -> str:
+    return f"audit_text_{index}"
+
+
+def _surely_fits(setting: SessionSetting, var: str) -> str:
+    """A cheap test true only of values that cast to the setting's type without error.
+
+    It decides the path, not the outcome: a value it does not vouch for goes through the
+    exception block, which casts it for real (naming the setting if that fails).  Types
+    it knows nothing about are always sent there.
+    """
+    type_ = setting.type.strip().upper()
+    bounded = _BOUNDED_TEXT.fullmatch(type_)
+    if bounded is not None:
+        return f"pg_catalog.length({var}) <= {int(bounded.group(1))}"
+    if type_ in _INTEGER_DIGITS:
+        return f"{var} ~ '^-?[0-9]{{1,{_INTEGER_DIGITS[type_]}}}$'"
+    if type_ == "UUID":
+        return f"{var} ~ '{_UUID_FORM}'"
+    return "false"
 
 
 def _read_settings(spec: AuditSpec) -> list[str]:
@@ -118,50 +151,62 @@ def _read_settings(spec: AuditSpec) -> list[str]:
 
     Read once per call (per statement at statement level), then used as parameters of
     the INSERT: no setting lookup per audit row.  A value that does not fit its
-    column's type (``'x' * 51`` for ``VARCHAR(50)``, ``'not-a-uuid'``) fails the cast;
-    the handler names the setting, and at statement level first makes sure a row
-    changed: a statement that changes no row never fails, as at row level, where no
-    trigger fires.  The block is a subtransaction per call (it takes no transaction id;
-    benchmarks/one_row_breakdown.py measures what it costs).
+    column's type (``'x' * 51`` for ``VARCHAR(50)``, ``'not-a-uuid'``) fails the cast:
+    an exception block then names the setting, and at statement level first makes sure
+    a row changed (a statement that changes no row never fails, as at row level, where
+    no trigger fires).  A block costs a subtransaction each time it is entered, so the
+    values are first read as text and tested cheaply (:func:`_surely_fits`); only a value
+    the test does not vouch for takes the block.
     """
     lines = [f"    {_field(USER_COLUMN)} := {_user_sql(spec)};"]
-    # Unbounded text takes any value: no cast to fail, no block to pay for.
+    # Unbounded text takes any value: no cast to fail.
     safe = [s for s in spec.session_settings if s.type.strip().upper() in _ANY_TEXT]
     risky = [s for s in spec.session_settings if s not in safe]
     lines += [f"    {_assign_setting(spec, s)}" for s in safe]
     if not risky:
         return lines
-    lines.append("    BEGIN")
-    lines += [f"        {_assign_setting(spec, s)}" for s in risky]
-    lines.append("    EXCEPTION WHEN OTHERS THEN")
+    texts = [_text_var(i) for i in range(len(risky))]
+    lines += [
+        f"    {var} := NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+        for s, var in zip(risky, texts, strict=True)
+    ]
+    fits = " AND ".join(
+        f"({var} IS NULL OR {_surely_fits(s, var)})" for s, var in zip(risky, texts, strict=True)
+    )
+    assign = [f"{_field(s.column_name)} := {var};" for s, var in zip(risky, texts, strict=True)]
+    lines.append(f"    IF {fits} THEN")
+    lines += ["        " + line for line in assign]
+    lines += ["    ELSE", "        BEGIN"]
+    lines += ["            " + line for line in assign]
+    lines.append("        EXCEPTION WHEN OTHERS THEN")
     if spec.level == "statement":
         lines += [
-            "        IF TG_OP = 'DELETE' THEN",
-            f"            PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
-            "            IF NOT FOUND THEN RETURN NULL; END IF;",
-            "        ELSIF TG_OP <> 'TRUNCATE' THEN",
-            f"            PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
-            "            IF NOT FOUND THEN RETURN NULL; END IF;",
-            "        END IF;",
+            "            IF TG_OP = 'DELETE' THEN",
+            f"                PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
+            "                IF NOT FOUND THEN RETURN NULL; END IF;",
+            "            ELSIF TG_OP <> 'TRUNCATE' THEN",
+            f"                PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
+            "                IF NOT FOUND THEN RETURN NULL; END IF;",
+            "            END IF;",
         ]
-    for s in risky:
+    for s, line in zip(risky, assign, strict=True):
         lines += [
-            "        BEGIN",
-            f"            {_assign_setting(spec, s)}",
-            "        EXCEPTION WHEN OTHERS THEN",
-            "            RAISE EXCEPTION USING",
-            "                ERRCODE = SQLSTATE,",
-            "                MESSAGE = "
+            "            BEGIN",
+            f"                {line}",
+            "            EXCEPTION WHEN OTHERS THEN",
+            "                RAISE EXCEPTION USING",
+            "                    ERRCODE = SQLSTATE,",
+            "                    MESSAGE = "
             + literal(
                 f'audit setting "{s.setting_name}" does not fit audit column '
                 f"{s.column_name} ({s.type}) for a change to "
             )
             + f" || {_TABLE_NAME_SQL} || ': ' || SQLERRM,",
-            f"                HINT = 'call set_session_vars(connection, {s.name}=...) with a value "
-            "of that type';",
-            "        END;",
+            f"                    HINT = 'call set_session_vars(connection, {s.name}=...) with "
+            "a value of that type';",
+            "            END;",
         ]
-    lines += ["        RAISE;", "    END;"]
+    lines += ["            RAISE;", "        END;", "    END IF;"]
     return lines
 
 
