@@ -345,9 +345,9 @@ HELD = {
 @pytest.mark.parametrize("route", ["group", "PUBLIC"])
 @pytest.mark.parametrize("held", sorted(HELD))
 def test_grant_helper_refuses_privileges_held_through_another_role(
-    roles: Roles, route: str, held: str
+    roles: Roles, driver: str, route: str, held: str
 ) -> None:
-    setup = Setup(roles)
+    setup = Setup(roles, driver)
     md, _, audit = make_model()
     group = roles.create("writers", "NOLOGIN")
     grant, what = HELD[held]
