@@ -21,6 +21,13 @@ interleaved blocks (the order rotates every round):
   defaults; no SECURITY DEFINER, SET clauses or checks; see ``writes.py``);
 - ``context``: the statement level with the three context columns on
   (``application_name``, ``client_address``, ``statement_text``).
+- ``--cpu`` times the backend's CPU (``/proc/<pid>/schedstat``) instead of the wall clock,
+  for a machine busy with other work;
+- with ``--before DIR``: ``row_before`` and ``statement_before``, the same tables audited by
+  the ``alembic_audit`` package found in ``DIR`` (an older checkout, e.g. made with
+  ``git worktree add /tmp/before <commit>``), so that a change to the trigger function is
+  measured against the previous one in the same run; the report ends with the
+  ``after / before`` ratio of each level (median of the paired rounds).
 
 Under the table: what each safety feature and each new column costs, per transaction.
 
@@ -28,14 +35,18 @@ Usage::
 
     python benchmarks/one_row_breakdown.py            # server at 127.0.0.1:5432
     python benchmarks/one_row_breakdown.py --embedded --workload update
+    python benchmarks/one_row_breakdown.py --before /tmp/before   # this tree vs another
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +114,71 @@ CREATE SEQUENCE ids;
 """ + minimal_ddl("t_minimal")
 
 
+#: Run with the ``alembic_audit`` of another tree first on sys.path: prints the DDL of
+#: the ``*_before`` tables (the shape of :func:`writes.bench_table`) and their audit objects.
+BEFORE_DDL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import sqlalchemy as sa
+import alembic_audit
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateTable
+
+alembic_audit.enable()
+md = sa.MetaData()
+for level in ("row", "statement"):
+    sa.Table(
+        f"t_{level}_before", md,
+        sa.Column("id", sa.BigInteger, primary_key=True),
+        sa.Column("name", sa.String(40), nullable=False),
+        sa.Column("qty", sa.Integer, nullable=False),
+        sa.Column("price", sa.Numeric(10, 2)),
+        sa.Column("updated_at", sa.DateTime(timezone=True)),
+        sa.Column("note", sa.Text),
+        info={"audit.options": {"enabled": True, "level": level,
+              "session_settings": [sa.Column("username", sa.String(40))]}},
+    )
+dialect = postgresql.dialect()
+for table in md.sorted_tables:
+    print(str(CreateTable(table).compile(dialect=dialect)).strip() + ";")
+print(alembic_audit.install_audit_triggers(md))
+print("-- from", alembic_audit.__file__)
+"""
+
+
+def before_ddl(tree: str) -> str:
+    """The DDL of the ``*_before`` designs, written by the package in ``tree``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [sys.executable, "-c", BEFORE_DDL, os.path.abspath(tree)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=os.path.abspath(tree),
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"--before {tree}: could not write its DDL:\n{done.stderr}")
+    out = done.stdout
+    origin = out.rsplit("-- from", 1)[-1].strip()
+    if not origin.startswith(os.path.abspath(tree)):
+        raise SystemExit(f"--before {tree}: imported alembic_audit from {origin}, not from there")
+    return out
+
+
+def backend_cpu_clock(pid: int) -> Callable[[], float]:
+    """Seconds of CPU the server backend ``pid`` has run (``/proc/<pid>/schedstat``, Linux,
+    server on this machine): unlike wall time, barely moved by other work on the machine."""
+    path = Path(f"/proc/{pid}/schedstat")
+    if not path.exists():
+        raise SystemExit(f"--cpu: {path} is not readable (Linux, and the server on this machine)")
+
+    def clock() -> float:
+        return int(path.read_text().split()[0]) / 1e9
+
+    return clock
+
+
 def write_sql(design: str, workload: str) -> str:
     table = f"t_{design}"
     cols = ", ".join(COLUMNS)
@@ -119,11 +195,14 @@ def write_sql(design: str, workload: str) -> str:
 
 def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
     setup(url, metadata(), ["t_bare"], EXTRA_DDL)
+    designs = DESIGNS + (("row_before", "statement_before") if args.before else ())
 
-    per_txn: dict[str, list[float]] = {d: [] for d in DESIGNS}
+    per_txn: dict[str, list[float]] = {d: [] for d in designs}
     with psycopg.connect(url, autocommit=True) as conn:
+        if args.before:
+            conn.execute(before_ddl(args.before))
         conn.execute(f"SET synchronous_commit = {args.synchronous_commit}")
-        for design in DESIGNS:
+        for design in designs:
             conn.execute(
                 f"CREATE PROCEDURE p_{design}(n int) LANGUAGE plpgsql AS $$ BEGIN "
                 "FOR i IN 1..n LOOP "
@@ -137,12 +216,16 @@ def run(url: str, args: argparse.Namespace) -> dict[str, list[float]]:
                 )
             conn.execute(f"CALL p_{design}(200)")  # warm: plans cached, pages in memory
         conn.execute("VACUUM ANALYZE")
+        clock = time.perf_counter
+        if args.cpu:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            clock = backend_cpu_clock(int(row[0]) if row else 0)
         for n in range(args.rounds):
-            k = n % len(DESIGNS)
-            for design in DESIGNS[k:] + DESIGNS[:k]:
-                start = time.perf_counter()
+            k = n % len(designs)
+            for design in designs[k:] + designs[:k]:
+                start = clock()
                 conn.execute(f"CALL p_{design}({args.transactions})")
-                per_txn[design].append((time.perf_counter() - start) / args.transactions * 1e6)
+                per_txn[design].append((clock() - start) / args.transactions * 1e6)
     return per_txn
 
 
@@ -176,6 +259,11 @@ def report(per_txn: dict[str, list[float]]) -> str:
         "- statement / minimal: "
         f"{statistics.median(per_txn['statement']) / statistics.median(per_txn['minimal']):.3f}x",
     ]
+    for level in ("row", "statement"):
+        if f"{level}_before" in per_txn:
+            pairs = zip(per_txn[level], per_txn[f"{level}_before"], strict=True)
+            ratio = statistics.median(after / before for after, before in pairs)
+            lines.append(f"{level}: after / before = {ratio:.3f} (median of paired rounds)")
     return "\n".join(lines)
 
 
@@ -187,6 +275,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--transactions", type=int, default=2000, help="per design and round")
     parser.add_argument("--synchronous-commit", choices=("on", "off"), default="off")
+    parser.add_argument(
+        "--before", metavar="DIR", help="also measure the alembic_audit package of another tree"
+    )
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time the server backend's CPU (Linux, local server) instead of the wall clock",
+    )
     args = parser.parse_args(argv)
     args.url_given = args.url is not None
     args.url = args.url or DEFAULT_URL
@@ -196,6 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         f"PostgreSQL {version}; one-row {args.workload} transactions "
         f"run inside the server, {args.rounds} interleaved rounds of {args.transactions}, "
         f"synchronous_commit {args.synchronous_commit}"
+        + ("; backend CPU time" if args.cpu else "; wall time")
     )
     print(report(per_txn))
 

@@ -42,6 +42,7 @@ The script creates and drops its own database (``alembic_audit_bench``).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -454,7 +455,10 @@ def server_given(args: argparse.Namespace) -> str | None:
 @contextmanager
 def bench_database(args: argparse.Namespace, name: str) -> Iterator[tuple[str, str]]:
     """A new database ``name`` on the benchmark server (see :func:`server_given`),
-    dropped afterwards: its URL and the server's version."""
+    dropped afterwards: its URL and the server's version.  The name ends in the process
+    id, so that two runs on one server (two test suites) never drop each other's
+    database."""
+    name = f"{name}_{os.getpid()}"
     with postgresql_server(server_given(args)) as server:
         psycopg_server = server.set(drivername="postgresql+psycopg")
         with scratch_database(psycopg_server, name, replace=True, template=None) as url:

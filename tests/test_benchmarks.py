@@ -67,3 +67,17 @@ def test_benchmark_runs_and_reports(server_url: URL, script: str) -> None:
     assert out.returncode == 0, out.stderr
     for line in EXPECTED[script]:
         assert line in out.stdout, out.stdout
+
+
+def test_one_row_breakdown_measures_another_tree_side_by_side(server_url: URL) -> None:
+    """``--before DIR`` builds the ``*_before`` designs with the package in DIR (here this
+    tree itself, so only the code path is checked)."""
+    url = server_url.render_as_string(hide_password=False)
+    script = ROOT / "benchmarks" / "one_row_breakdown.py"
+    args = ["--url", url, "--rounds", "1", "--transactions", "20", "--before", str(ROOT)]
+    out = subprocess.run(
+        [sys.executable, str(script), *args], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    for line in ("| statement_before |", "statement: after / before = "):
+        assert line in out.stdout, out.stdout

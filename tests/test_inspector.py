@@ -155,3 +155,57 @@ def test_sees_hand_made_drift(installed: tuple[Engine, sa.MetaData]) -> None:
     assert found_t1[t1.trigger_names[1]].for_each_row
     assert found_t1[t1.trigger_names[1]].new_table is None
     assert found_t1[t1.trigger_names[1]] != spec_triggers(t1)[1]
+
+
+# -- what the inspector trusts ----------------------------------------------------------------
+
+
+def test_reads_only_the_schemas_in_scope(
+    installed: tuple[Engine, sa.MetaData], caplog: Any
+) -> None:
+    engine, metadata = installed
+    specs = _specs(metadata)
+    with engine.connect() as conn:
+        inspector = PGAdvancedInspector(conn)
+        everything = inspector.reflect()
+        public_only = inspector.reflect(schemas=["public"])
+        # A wanted spec's function schema is always in scope.
+        wanted = inspector.reflect(specs, schemas=["public"])
+    assert {f.schema for f in everything.functions} == {"public", "audit"}
+    assert {f.schema for f in public_only.functions} == {"public"}
+    assert {f.spec for f in wanted.functions} == set(specs)
+    assert inspector.queries == 6
+    assert "Ignoring" not in caplog.text  # out of scope is silent: not a suspect
+
+
+MALFORMED = [
+    ('"table_name": "user"', '"table_name": 5', "'table_name' must be a non-empty string, got 5"),
+    ('"table_name": "user"', '"table_name": ""', "'table_name' must be a non-empty string"),
+    ('"level": "row"', '"level": "each"', "'level' must be one of ['row', 'statement']"),
+    ('"append_only": false', '"append_only": "no"', "'append_only' must be true or false"),
+    ('"columns": [["id", "INTEGER"]]', '"columns": [["id"]]', "'columns' entries must be lists"),
+    ('"columns": [["id", "INTEGER"]]', '"columns": []', "'columns' is empty"),
+    ('"schema": null', '"schema": 1', "'schema' must be a non-empty string or null"),
+    ('"format": 2', '"format": 99', "format 99 was written by a newer alembic-audit"),
+    ('"format": 2', '"format": true', "'format' must be a positive integer"),
+    ('"table_name": "user"', '"table_name": "user", "owner": "x"', "unknown field(s) ['owner']"),
+    (
+        '"session_settings": []',
+        '"session_settings": [["username\\n", "TEXT", true]]',
+        "session setting",
+    ),
+]
+
+
+@pytest.mark.parametrize(("good", "bad", "message"), MALFORMED)
+def test_spec_comment_is_validated_strictly(good: str, bad: str, message: str) -> None:
+    from alembic_audit.sql.marker import MarkerError, check_marker, read_marker
+
+    spec = alembic_audit.get_audit_spec(_models(0).tables["user"])
+    body = audit_function(spec).body
+    assert good in body
+    with pytest.raises(MarkerError) as info:
+        check_marker(body.replace(good, bad))
+    assert message in str(info.value)
+    assert read_marker(body.replace(good, bad)) is None
+    assert check_marker(body) is not None and check_marker(body).spec == spec  # type: ignore[union-attr]

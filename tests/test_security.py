@@ -208,6 +208,7 @@ def test_grant_script_and_bad_role_name() -> None:
     script = grant_audit_access(md, 'app "writer"', read_history=True)
     assert script == (
         'REVOKE ALL ON TABLE "public"."item_audit" FROM "app ""writer""";\n\n'
+        'REVOKE ALL ON FUNCTION "public"."public_item_audit"() FROM "app ""writer""";\n\n'
         'GRANT USAGE ON SCHEMA "public" TO "app ""writer""";\n\n'
         'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "public"."item" TO "app ""writer""";\n\n'
         'GRANT SELECT ON TABLE "public"."item_audit" TO "app ""writer""";\n\n'

@@ -84,7 +84,7 @@ def compare_audit(
             wanted[spec.qualified_table] = (table, spec)
 
     catalog = PGAdvancedInspector(autogen_context.connection).reflect(
-        spec for _, spec in wanted.values()
+        (spec for _, spec in wanted.values()), schemas=scope.schemas
     )
     found_by_table = {
         key: found

@@ -18,7 +18,6 @@ from ..core.spec import AuditSpec
 from ..reflection.inspector import FoundAudit
 from ..sql.function import audit_function, guard_function
 from ..sql.marker import MARKER_FORMAT, made_by_seed
-from ..sql.objects import spec_triggers
 
 
 @dataclass
@@ -98,17 +97,32 @@ def differences(wanted: AuditSpec, found: FoundAudit) -> Diff:
         expected_guard = guard_function(old)
         if guard.source != expected_guard.body or guard.header != expected_guard.header:
             diff.drift.append(f"guard function {'.'.join(guard.qualified_name)!r} differs")
-    expected = {t.key: t for t in spec_triggers(old)}
+    expected = {t.key: t for t in found.expected_triggers(old)}
     for found_trigger in found.triggers:
         trigger = expected.pop(found_trigger.key, None)
+        what = _trigger_label(old, found_trigger.key)
         if trigger is None:
-            diff.drift.append(f"unexpected trigger {found_trigger.name!r}")
+            diff.drift.append(f"unexpected {what}")
         elif found_trigger.extra or found_trigger.trigger != trigger:
-            diff.drift.append(f"trigger {found_trigger.name!r} events or timing changed")
+            diff.drift.append(f"{what} events or timing changed")
         elif found_trigger.enabled != "O":
-            diff.drift.append(f"trigger {found_trigger.name!r} disabled")
-    diff.drift += [f"trigger {key[2]!r} missing" for key in expected]
+            diff.drift.append(f"{what} disabled")
+    diff.drift += [f"{_trigger_label(old, key)} missing" for key in expected]
+    if old.row_security and found.row_security_current is False:
+        diff.drift.append(
+            f"row-level security of audit table {'.'.join(old.qualified_audit_table)!r} "
+            "differs from the table's"
+        )
     return diff
+
+
+def _trigger_label(spec: AuditSpec, key: tuple[str, str, str]) -> str:
+    """``trigger 'name'``, with its table when that is not the audited table itself (a
+    partition, or the audit table for the guard)."""
+    schema, table, name = key
+    if (schema, table) == spec.qualified_table or (schema, table) == spec.qualified_audit_table:
+        return f"trigger {name!r}"
+    return f"trigger {name!r} on {schema}.{table}"
 
 
 __all__ = ["Diff", "differences"]

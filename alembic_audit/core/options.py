@@ -44,6 +44,7 @@ KNOWN_KEYS = frozenset(
         "record_truncate",
         "security_definer",
         "append_only",
+        "row_security",
         "drop_history",  # with enabled=False: autogenerate drops the audit table too
         "identity",
         "transaction_id",
@@ -57,8 +58,20 @@ KNOWN_KEYS = frozenset(
 )
 
 #: Setting names become ``audit.<name>`` GUCs and ``audit_<name>`` columns; PostgreSQL
-#: folds GUC names to lower case, so names differing only in case would collide.
-_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: folds GUC names to lower case, so names differing only in case would collide.  Matched
+#: with ``fullmatch``: ``$`` would also accept a trailing newline ("username\\n"), a setting
+#: no session could ever satisfy.
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def setting_name_pattern() -> re.Pattern[str]:
+    """The pattern a session setting name must ``fullmatch``.
+
+    Example::
+
+        setting_name_pattern().fullmatch("username") is not None  # True
+    """
+    return _SETTING_NAME
 
 
 def validate_setting_name(name: object, *, where: str) -> str:
@@ -68,7 +81,7 @@ def validate_setting_name(name: object, *, where: str) -> str:
 
         validate_setting_name("username", where="set_session_vars")  # 'username'
     """
-    if not isinstance(name, str) or not _SETTING_NAME.match(name):
+    if not isinstance(name, str) or not _SETTING_NAME.fullmatch(name):
         raise AuditError(
             f"{where}: session setting name {name!r} is not a valid identifier "
             "(letters, digits and underscores, not starting with a digit)"
@@ -316,6 +329,25 @@ def indexes_option(where: str, value: object) -> tuple[str, ...]:
     return tuple(kind for kind in INDEX_KINDS if kind in value)
 
 
+def _partitioning(label: str, table: Table) -> bool:
+    """Whether the table is partitioned (``postgresql_partition_by``); refuse inheritance.
+
+    A write through an inheritance parent changes rows of its children with only the
+    parent's statement triggers firing, and a row trigger on the parent never sees the
+    children's rows, so no set of triggers audits such a table exactly once.  Partitions
+    are different: PostgreSQL routes every row, and the audit triggers go on each one.
+    """
+    options = table.dialect_options["postgresql"]
+    if options.get("inherits"):
+        raise AuditError(
+            f"table {label!r}: audited tables cannot use table inheritance "
+            f"(postgresql_inherits={options['inherits']!r}): writes through an inheritance "
+            "parent cannot be audited exactly once; use declarative partitioning "
+            "(postgresql_partition_by) or audit a table without inheritance"
+        )
+    return bool(options.get("partition_by"))
+
+
 def check_definition(
     where: str,
     column_names: Iterable[str],
@@ -324,6 +356,9 @@ def check_definition(
     primary_key: Sequence[str],
     reserved: Iterable[str] = META_COLUMNS,
     setting_columns: Iterable[str] = (),
+    *,
+    security_definer: bool = True,
+    row_security: bool = False,
 ) -> None:
     """Checks every audit definition must pass, from table options or from an op call.
 
@@ -350,6 +385,12 @@ def check_definition(
     if level not in LEVELS:
         raise AuditError(
             f"{where}: audit option 'level' must be one of {list(LEVELS)}, got {level!r}"
+        )
+    if row_security and not security_definer:
+        raise AuditError(
+            f"{where}: audit option 'row_security' needs 'security_definer': an invoker "
+            "function inserts audit rows as the writer, and the copied policies allow "
+            "reading only, so every audited write would be refused"
         )
     if skip_unchanged and level == "statement" and not primary_key:
         raise AuditError(
@@ -395,6 +436,8 @@ def spec_from_table(table: Table) -> AuditSpec:
     statement_text = _bool_option(label, options, "statement_text", False)
     _bool_option(label, options, "snapshot", True)  # read by autogenerate, validated here
     indexes = indexes_option(f"table {label!r}", options.get("indexes", True))
+    row_security = _bool_option(label, options, "row_security", False)
+    partitioned = _partitioning(label, table)
     primary_key = tuple(c.name for c in table.primary_key.columns)
     if "row" in indexes and not primary_key and isinstance(options.get("indexes"), list):
         raise AuditError(
@@ -422,6 +465,8 @@ def spec_from_table(table: Table) -> AuditSpec:
             statement_text,
         ),
         [s.column_name for s in settings],
+        security_definer=security_definer,
+        row_security=row_security,
     )
     if skip_unchanged and level == "statement" and set(primary_key) & excluded:
         raise AuditError(
@@ -463,4 +508,6 @@ def spec_from_table(table: Table) -> AuditSpec:
         application_name=application_name,
         client_address=client_address,
         statement_text=statement_text,
+        partitioned=partitioned,
+        row_security=row_security,
     )

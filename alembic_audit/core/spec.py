@@ -220,6 +220,12 @@ class AuditSpec:
     #: Record the text of the statement the client sent, ``current_query()``
     #: (``audit_statement``): the most telling and the most costly of the three.
     statement_text: bool = False
+    #: The audited table is partitioned: its partitions carry audit triggers too, so a
+    #: write naming a partition is audited like one naming the table.
+    partitioned: bool = False
+    #: Copy the audited table's row-level security (its SELECT policies and whether RLS
+    #: is enabled) onto the audit table, so readers of history see the rows they may see.
+    row_security: bool = False
 
     # -- derived names ---------------------------------------------------------
     @property
@@ -251,8 +257,26 @@ class AuditSpec:
 
     @property
     def trigger_names(self) -> tuple[str, ...]:
-        """Names of the triggers this spec creates on the audited table, in order."""
-        return trigger_names_for(self.trigger_name, self.level, self.record_truncate)
+        """Names of the triggers this spec creates on the audited table, in order.
+
+        A partitioned table holds no rows of its own: its TRUNCATE trigger is on each
+        leaf partition instead (see :mod:`alembic_audit.sql.partitions`).
+        """
+        truncate = self.record_truncate and not self.partitioned
+        return trigger_names_for(self.trigger_name, self.level, truncate)
+
+    @property
+    def partition_trigger_names(self) -> tuple[str, ...]:
+        """Names of the triggers this spec creates on each partition (none unless
+        ``partitioned``): at statement level the event triggers, since PostgreSQL fires
+        only the statement triggers of the table a statement names; at row level only
+        ``<trigger>_truncate`` (the row trigger on the parent is cloned by PostgreSQL).
+        The leaves also get the TRUNCATE trigger; intermediate partitions do not.
+        """
+        if not self.partitioned:
+            return ()
+        names = trigger_names_for(self.trigger_name, self.level, self.record_truncate)
+        return names[1:] if self.level == "row" else names
 
     @property
     def guard_function_name(self) -> str:
@@ -419,6 +443,8 @@ class AuditSpec:
             "application_name": self.application_name,
             "client_address": self.client_address,
             "statement_text": self.statement_text,
+            "partitioned": self.partitioned,
+            "row_security": self.row_security,
         }
 
     @classmethod

@@ -14,8 +14,10 @@ exactly what its reverse would leave behind: the grant refuses if the role alrea
 holds any privilege it would grant, or anything on the audit table; the revoke
 refuses if the role lacks any privilege it would revoke.  When they run, the
 downgrade restores ``relacl``/``nspacl`` exactly.  Privileges the pattern does not
-manage (``TRUNCATE``, other tables, privileges through ``PUBLIC`` or role
-membership) are never touched.
+manage (``TRUNCATE`` on the table, other tables, privileges through ``PUBLIC`` or role
+membership) are never touched; but the grant refuses, naming the role they come
+through, privileges through ``PUBLIC``, another role or ownership that would let the
+role change or forge history (see :func:`~alembic_audit.reflection.checks.check_held_elsewhere`).
 
 Example::
 
@@ -35,6 +37,8 @@ from typing_extensions import Unpack
 from ..core.constants import DEFAULT_SCHEMA
 from ..core.errors import AuditError, OfflineOperationError
 from ..core.naming import audit_names
+from ..core.spec import AuditSpec
+from ..reflection.checks import check_audit_targets, check_held_elsewhere, check_read_history
 from ..reflection.inspector import PGAdvancedInspector
 from ..sql.grants import Privilege, privilege_sql, validate_role_name, writer_privileges
 from .arguments import live_spec
@@ -242,13 +246,60 @@ def _check_grantable(
     )
 
 
+def _check_history_safe(inspector: PGAdvancedInspector, place: str, access: AuditAccess) -> None:
+    """Who owns the history, what the role would keep through other roles, and RLS."""
+    installed = inspector.installed_specs(*access.qualified_table)
+    function = next(
+        (
+            s.qualified_function
+            for s in installed
+            if s.qualified_audit_table == access.qualified_audit_table
+        ),
+        None,
+    )
+    names = audit_names({}, access.table_name, access.schema)
+    fallback = (access.qualified_audit_table[0], names.function_name)
+    spec_like = AuditSpec(
+        table_name=access.table_name,
+        schema=access.schema,
+        audit_table_name=access.audit_table_name,
+        audit_schema=access.qualified_audit_table[0],
+        function_name=(function or fallback)[1],
+        trigger_name=names.trigger_name,
+        columns=(),
+        function_schema=(function or fallback)[0],
+    )
+    check_audit_targets(inspector, [spec_like], where=lambda s: place, table_shape=False)
+    check_held_elsewhere(
+        inspector,
+        place,
+        access.role,
+        access.qualified_audit_table,
+        function,
+        security_definer=access.security_definer,
+        read_history=access.read_history,
+        revokes_direct=False,
+    )
+    check_read_history(
+        inspector,
+        place,
+        access.qualified_table,
+        access.qualified_audit_table,
+        read_history=access.read_history,
+    )
+
+
 def check_state(
     operations: Operations, opname: str, access: AuditAccess, *, granting: bool
 ) -> None:
     """Refuse, before any DDL, a state the reverse op could not restore exactly.
 
     Granting: the role exists, is no superuser, owns neither table, and holds directly
-    none of the privileges granted and nothing on the audit table.  Revoking: the
+    none of the privileges granted and nothing on the audit table; the audit table and
+    its schema belong to the function's owner (or a superuser); the role holds nothing
+    on the audit table or function through PUBLIC, another role or ownership that
+    lets it change or forge history (the error names that role); ``read_history``
+    only where the audit table has row-level security if the table does.  Revoking: the
     role holds every privilege revoked.  Offline nothing can be read: no check.
 
     Example::
@@ -295,6 +346,8 @@ def check_state(
         elif wanted - held:
             problems.append(f"{', '.join(sorted(wanted - held))} on {target.label}")
     if not problems:
+        if granting:  # after the direct privileges: those have their own message
+            _check_history_safe(inspector, place, access)
         return
     if granting:
         hint = (

@@ -19,6 +19,7 @@ from alembic.operations import Operations
 
 from ..core.errors import AuditError
 from ..core.spec import AuditSpec
+from ..reflection.checks import check_audit_targets
 from ..reflection.inspector import PGAdvancedInspector
 from ..sql.function import audit_function, guard_function
 from ..sql.objects import (
@@ -27,6 +28,8 @@ from ..sql.objects import (
     drop_statements,
     snapshot_statement,
 )
+from ..sql.partitions import drop_partition_triggers_sql
+from ..sql.policies import drop_row_security_sql
 from ..sql.tables import create_audit_table_statements, drop_audit_table_sql
 from ..sql.triggers import audit_triggers, drop_trigger_sql, trigger_names_from_sqls
 from .access import check_state
@@ -84,6 +87,18 @@ def _check_function(operations: Operations, opname: str, spec: AuditSpec, *, exi
         )
 
 
+def _check_targets(operations: Operations, opname: str, spec: AuditSpec) -> None:
+    """Owners of the audit table and schemas, partitioning, inheritance (see
+    :mod:`alembic_audit.reflection.checks`)."""
+    if is_offline(operations):
+        return
+    check_audit_targets(
+        PGAdvancedInspector(connection(operations)),
+        [spec],
+        where=lambda s: where(opname, s.table_name, s.schema),
+    )
+
+
 @Operations.implementation_for(CreateAuditTrigger)
 def create_audit_trigger(operations: Operations, operation: CreateAuditTrigger) -> None:
     spec = operation.spec
@@ -92,6 +107,7 @@ def create_audit_trigger(operations: Operations, operation: CreateAuditTrigger) 
         operations, "create_audit_trigger", spec, exists=not operation.create_audit_table
     )
     _check_function(operations, "create_audit_trigger", spec, exists=False)
+    _check_targets(operations, "create_audit_trigger", spec)
     statements = create_audit_table_statements(spec) if operation.create_audit_table else []
     statements += create_statements(spec)
     if operation.snapshot:
@@ -144,15 +160,22 @@ def replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigger
     _check_table(operations, "replace_audit_trigger", new)
     _check_audit_table(operations, "replace_audit_trigger", new, exists=True)
     _check_function(operations, "replace_audit_trigger", old, exists=True)
+    _check_targets(operations, "replace_audit_trigger", new)
     if operation.old_trigger_sqls is not None:
         old_triggers = trigger_names_from_sqls(operation.old_trigger_sqls)
     else:
         old_triggers = list(old.trigger_names)
     statements = [drop_trigger_sql(*old.qualified_table, name) for name in old_triggers]
+    # After the parent's (the clones of its row trigger go with it).
+    drop_on_partitions = drop_partition_triggers_sql(old)
+    if drop_on_partitions is not None:
+        statements.append(drop_on_partitions)
     if old.append_only:
         # The guard trigger on the audit table, then its function; recreated below
         # by the new definition if it still asks for one.
         statements += drop_guard_statements(old)
+    if old.row_security and not new.row_security:
+        statements.append(drop_row_security_sql(old))
     if old.qualified_function != new.qualified_function:
         statements.append(audit_function(old).drop_sql())
     statements += _create_sqls(

@@ -15,8 +15,15 @@ data :mod:`alembic_audit.sql` defines:
 
 So a found object and the one a spec defines compare as data: nothing is parsed back
 from SQL text, and PostgreSQL's reformatting never shows up as a difference.  The
-inspector also answers the few catalog questions the ops and grant helpers ask
-(installed specs, owned sequences, privileges).
+second query also lists the partitions of partitioned tables and whether copied
+row-level security is current.  The inspector also answers the few catalog questions
+the ops and grant helpers ask (installed specs, owned sequences, privileges, owners).
+
+What it trusts: a function body is text that any role able to create a function can
+write, so only functions the migration role could have made are read (its own or those
+of roles whose privileges it inherits, never in a temporary schema, only in the
+schemas in scope), and every spec comment is validated field by field; what is ignored
+is logged (logger ``alembic.autogenerate.audit``, WARNING).
 
 Example::
 
@@ -28,18 +35,26 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from ..core.spec import AuditSpec
 from ..sql import catalog
 from ..sql.function import FunctionHeader
-from ..sql.marker import SPEC_MARKER, made_by_seed, read_marker, spec_from_function_body
+from ..sql.marker import SPEC_MARKER, Marker, MarkerError, check_marker, made_by_seed
 from ..sql.objects import spec_triggers
-from ..sql.quoting import lookup_name
-from ..sql.triggers import TriggerDefinition
+from ..sql.quoting import name_text
+from ..sql.triggers import TriggerDefinition, partition_triggers
+
+#: ``(table, audit table, function)``, each ``(schema, name)``.
+Target = tuple[tuple[str, str], tuple[str, str], tuple[str, str]]
+
+# Alembic's logger family: what env.py's logging config shows for Alembic shows this too.
+log = logging.getLogger("alembic.autogenerate.audit")
 
 
 @dataclass(frozen=True)
@@ -117,10 +132,30 @@ class FoundAudit:
     triggers: list[ReflectedTrigger] = field(default_factory=list)
     #: The append-only guard function the wanted spec names, when it exists.
     guard_function: ReflectedFunction | None = None
+    #: ``(schema, name, is_leaf)`` of every partition, when a spec says partitioned.
+    partitions: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: With ``row_security``: whether the audit table's policies and RLS state are the
+    #: table's (``None``: not asked).
+    row_security_current: bool | None = None
 
     @property
     def spec(self) -> AuditSpec | None:
         return self.function.spec if self.function is not None else None
+
+    def expected_triggers(self, spec: AuditSpec) -> tuple[TriggerDefinition, ...]:
+        """Every trigger ``spec`` puts in place here: on the table, on the audit table
+        (the guard) and on each partition found.
+
+        Example::
+
+            [t.key for t in found.expected_triggers(spec)]
+        """
+        on_partitions = tuple(
+            trigger
+            for schema, name, leaf in self.partitions
+            for trigger in partition_triggers(spec, schema, name, leaf)
+        )
+        return spec_triggers(spec) + on_partitions
 
 
 @dataclass
@@ -161,55 +196,79 @@ class PGAdvancedInspector:
         self.connection = connection
         self.queries = 0
 
-    def reflect(self, wanted: Iterable[AuditSpec] = ()) -> AuditCatalog:
-        """Read every audit function, plus functions and triggers named by ``wanted``.
+    def reflect(
+        self, wanted: Iterable[AuditSpec] = (), *, schemas: Iterable[str] | None = None
+    ) -> AuditCatalog:
+        """Read the audit functions of ``schemas``, plus functions and triggers named by
+        ``wanted``.
 
         Functions are found by the marker in their body, and also by the names
         ``wanted`` asks for, so a body edited by hand (marker removed) is still seen,
         and so is a function of sqlalchemy-postgresql-audit in another schema that a
-        trigger on the wanted table calls.  Triggers are those calling a found
-        function, and those on a wanted table with a wanted name whatever they call.
+        trigger on the wanted table calls.
+        Only functions the current role could have made count: in a schema of
+        ``schemas`` (the schemas autogenerate compares; ``None`` for all) or of a
+        wanted function, never in a temporary schema, owned by the current role or a
+        role whose privileges it inherits.  A function failing that, or whose spec
+        comment does not decode to a valid spec, is logged (logger
+        ``alembic.autogenerate.audit``, WARNING) and ignored: a function any role can
+        plant must not steer a migration.  Triggers are those calling a function kept,
+        and those on a wanted table with a wanted name whatever they call.
         """
         wanted = list(wanted)
         fn_names = sorted(
             {s.qualified_function for s in wanted}
             | {s.qualified_guard_function for s in wanted if s.append_only}
         )
+        scope = None
+        if schemas is not None:
+            scope = set(schemas) | {s.effective_function_schema for s in wanted}
         rows = self.connection.execute(
             catalog.functions_query(),
             catalog.function_params(
-                SPEC_MARKER, [n[0] for n in fn_names], [n[1] for n in fn_names]
+                SPEC_MARKER, [n[0] for n in fn_names], [n[1] for n in fn_names], scope
             ),
         ).all()
         self.queries += 1
-        markers = [read_marker(r.prosrc) for r in rows]
-        functions = [
-            ReflectedFunction(
-                oid=int(r.oid),
-                schema=r.nspname,
-                name=r.proname,
-                source=r.prosrc,
-                header=FunctionHeader(
-                    language=r.lanname,
-                    security_definer=bool(r.prosecdef),
-                    volatility=r.provolatile,
-                    config=tuple(r.proconfig),
-                ),
-                sql=r.definition,
-                spec=marker.spec if marker is not None else None,
-                marker_format=marker.format if marker is not None else None,
+        functions: list[ReflectedFunction] = []
+        for r in rows:
+            if r.ignored is not None:
+                _log_untrusted(r.nspname, r.proname, r.owner, r.current_role, r.ignored)
+                continue
+            marker = _decode(r.nspname, r.proname, r.prosrc)
+            functions.append(
+                ReflectedFunction(
+                    oid=int(r.oid),
+                    schema=r.nspname,
+                    name=r.proname,
+                    source=r.prosrc,
+                    header=FunctionHeader(
+                        language=r.lanname,
+                        security_definer=bool(r.prosecdef),
+                        volatility=r.provolatile,
+                        config=tuple(r.proconfig),
+                    ),
+                    sql=r.definition,
+                    spec=marker.spec if marker is not None else None,
+                    marker_format=marker.format if marker is not None else None,
+                )
             )
-            for r, marker in zip(rows, markers, strict=True)
-        ]
         # Triggers named by the wanted specs and by the specs found in the bodies
         # (a guard trigger on an audit table calls a function of its own).
         found_specs = [f.spec for f in functions if f.spec is not None]
+        every_spec = wanted + found_specs
         wanted_triggers = sorted(
-            {trigger.key for spec in wanted + found_specs for trigger in spec_triggers(spec)}
+            {trigger.key for spec in every_spec for trigger in spec_triggers(spec)}
+        )
+        partitioned = sorted({s.qualified_table for s in every_spec if s.partitioned})
+        row_security = sorted(
+            {s.qualified_table + s.qualified_audit_table for s in every_spec if s.row_security}
         )
         rows = self.connection.execute(
             catalog.triggers_query(),
-            catalog.trigger_params([f.oid for f in functions], wanted_triggers),
+            catalog.trigger_params(
+                [f.oid for f in functions], wanted_triggers, partitioned, row_security
+            ),
         ).all()
         self.queries += 1
         triggers = [
@@ -229,13 +288,29 @@ class PGAdvancedInspector:
                 sql=qualify_trigger_function(r.definition, r.q_fschema, r.q_fname),
             )
             for r in rows
+            if r.kind == "trigger"
         ]
-        return _group(functions, triggers, wanted, self.queries)
+        partitions: dict[tuple[str, str], list[tuple[str, str, bool]]] = {}
+        current: dict[tuple[str, str], bool] = {}
+        for r in rows:
+            if r.kind == "partition":
+                root = (r.root_schema, r.root_table)
+                partitions.setdefault(root, []).append((r.nspname, r.relname, bool(r.flag)))
+            elif r.kind == "row_security":
+                current[(r.nspname, r.relname)] = bool(r.flag)
+        result = _group(functions, triggers, wanted, self.queries)
+        for table, found in result.by_table.items():
+            found.partitions = partitions.get(table, [])
+            found.row_security_current = current.get(table)
+        return result
 
     # -- the questions the ops and the grant helpers ask ------------------------------
 
     def installed_specs(self, schema: str, table: str) -> list[AuditSpec]:
         """The specs of the audit functions that triggers on a table call, one per function.
+
+        Only functions the current role trusts count (as in :meth:`reflect`); others,
+        and spec comments that are not valid specs, are logged and ignored.
 
         Example::
 
@@ -243,13 +318,64 @@ class PGAdvancedInspector:
         """
         self.queries += 1
         found: dict[tuple[str, str], AuditSpec] = {}
-        for source in self.connection.execute(
-            catalog.trigger_function_sources_query(lookup_name(schema, table))
-        ).scalars():
-            spec = spec_from_function_body(source)
-            if spec is not None and spec.qualified_table == (schema, table):
-                found[spec.qualified_function] = spec
+        rows = self.connection.execute(
+            catalog.trigger_function_sources_query(name_text(schema, table))
+        )
+        for r in rows:
+            if not r.trusted:
+                _log_untrusted(r.nspname, r.proname, r.owner, None, "owner")
+                continue
+            marker = _decode(r.nspname, r.proname, r.prosrc)
+            if marker is not None and marker.spec.qualified_table == (schema, table):
+                found[marker.spec.qualified_function] = marker.spec
         return list(found.values())
+
+    def audit_targets(self, targets: Sequence[Target]) -> list[Row[Any]]:
+        """One row of facts per ``(table, audit table, function)`` (see
+        :func:`~alembic_audit.sql.catalog.audit_targets_query`): table kind, partitioning,
+        inheritance, row security, owners of the audit table, the function and their
+        schemas.  One query for all of them.
+
+        Example::
+
+            inspector.audit_targets([(spec.qualified_table, spec.qualified_audit_table,
+                                      spec.qualified_function)])[0].audit_owner
+            # 'app_owner'
+        """
+        self.queries += 1
+        return list(self.connection.execute(catalog.audit_targets_query(targets)).all())
+
+    def held_elsewhere(
+        self, role: str, relation: tuple[str, str], function: tuple[str, str]
+    ) -> list[tuple[str, str, str]]:
+        """``(kind, privilege, via)`` of what ``role`` holds on a table (``kind``
+        ``table``) and a function (``function``) through PUBLIC, another role, or
+        membership in the owner (``OWNER``), not by a grant to itself; plus its effective
+        and its direct privileges (kinds ``effective ...`` and ``direct ...``, ``via``
+        empty), see :func:`~alembic_audit.sql.catalog.held_elsewhere_query`.
+
+        Example::
+
+            inspector.held_elsewhere("app", ("public", "item_audit"),
+                                     ("public", "public_item_audit"))
+            # [('table', 'DELETE', 'writers')]
+        """
+        self.queries += 1
+        query = catalog.held_elsewhere_query(
+            role, name_text(*relation), name_text(*function) + "()"
+        )
+        return [(str(k), str(p), str(v or "")) for k, p, v in self.connection.execute(query)]
+
+    def is_partitioned(self, schema: str, table: str) -> bool:
+        """Whether the table is partitioned (``PARTITION BY``).
+
+        Example::
+
+            inspector.is_partitioned("public", "item")  # False
+        """
+        self.queries += 1
+        query = catalog.partitioned_query(name_text(schema, table))
+        return bool(self.connection.execute(query).scalar())
 
     def columns(self, relations: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
         """The live columns of each of the relations that exist, in one query.
@@ -260,7 +386,7 @@ class PGAdvancedInspector:
             # {('public', 'item_audit'): ['id', 'name', 'audit_id', ...]}
         """
         self.queries += 1
-        names = {lookup_name(*r): r for r in relations}
+        names = {name_text(*r): r for r in relations}
         found: dict[tuple[str, str], list[str]] = {}
         for name, column in self.connection.execute(catalog.columns_query(list(names))):
             found.setdefault(names[name], []).append(column)
@@ -274,7 +400,7 @@ class PGAdvancedInspector:
             inspector.function_exists("public", "public_item_audit")  # True
         """
         self.queries += 1
-        query = catalog.function_exists_query(lookup_name(schema, name) + "()")
+        query = catalog.function_exists_query(name_text(schema, name) + "()")
         return bool(self.connection.execute(query).scalar())
 
     def owned_sequences(self, schema: str, table: str) -> tuple[tuple[str, str], ...]:
@@ -285,7 +411,7 @@ class PGAdvancedInspector:
             inspector.owned_sequences("public", "item")  # (('public', 'item_id_seq'),)
         """
         self.queries += 1
-        rows = self.connection.execute(catalog.owned_sequences_query(lookup_name(schema, table)))
+        rows = self.connection.execute(catalog.owned_sequences_query(name_text(schema, table)))
         return tuple((str(s), str(n)) for s, n in rows)
 
     def role_is_superuser(self, role: str) -> bool | None:
@@ -311,7 +437,7 @@ class PGAdvancedInspector:
             # ('app_owner', {'SELECT', 'INSERT', 'UPDATE', 'DELETE'})
         """
         self.queries += 1
-        query = catalog.acl_query(kind, lookup_name(schema, name), role)
+        query = catalog.acl_query(kind, name_text(schema, name), role)
         row = self.connection.execute(query).first()
         return None if row is None else (str(row[0]), set(row[1] or ()))
 
@@ -323,7 +449,7 @@ class PGAdvancedInspector:
             inspector.can_grant("TABLE", "public", "item", "SELECT")  # True for the owner
         """
         self.queries += 1
-        query = catalog.can_grant_query(kind, lookup_name(schema, name), privilege)
+        query = catalog.can_grant_query(kind, name_text(schema, name), privilege)
         return bool(self.connection.execute(query).scalar())
 
     def has_schema_usage(self, role: str, schema: str) -> bool:
@@ -334,7 +460,7 @@ class PGAdvancedInspector:
             inspector.has_schema_usage("app", "public")  # True
         """
         self.queries += 1
-        query = catalog.schema_usage_query(role, lookup_name(schema))
+        query = catalog.schema_usage_query(role, name_text(schema))
         return bool(self.connection.execute(query).scalar())
 
     def current_user(self) -> str:
@@ -365,6 +491,33 @@ def qualify_trigger_function(definition: str, quoted_schema: str, quoted_name: s
     if definition.endswith(bare):
         return f"{definition[: -len(bare)]}EXECUTE FUNCTION {quoted_schema}.{quoted_name}()"
     return definition
+
+
+def _log_untrusted(schema: str, name: str, owner: str, me: str | None, reason: str) -> None:
+    function = f"{schema}.{name}"
+    if reason == "temporary schema":
+        log.warning(
+            "Ignoring audit function %r (owner %r): it is in a temporary schema, where no "
+            "audit function of ours lives; a session may be trying to forge an audit definition",
+            function,
+            owner,
+        )
+    else:
+        log.warning(
+            "Ignoring audit function %r: its owner %r is neither the current role%s nor a role "
+            "whose privileges it inherits, so this migration role did not make it",
+            function,
+            owner,
+            f" {me!r}" if me else "",
+        )
+
+
+def _decode(schema: str, name: str, source: str) -> Marker | None:
+    try:
+        return check_marker(source)
+    except MarkerError as exc:
+        log.warning("Ignoring the spec comment of function %r: %s", f"{schema}.{name}", exc)
+        return None
 
 
 def _seed_function(

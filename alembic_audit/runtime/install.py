@@ -7,6 +7,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..core.errors import AuditError, AuditTableMismatch
 from ..core.spec import AuditSpec
+from ..reflection.checks import check_audit_targets
 from ..reflection.inspector import PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
 from ..sql.objects import create_statements, drop_statements, snapshot_statement
@@ -22,10 +23,15 @@ def install_audit_triggers(
 ) -> str | None:
     """Create (or replace) every audit function and trigger of ``metadata``.
 
-    With an Engine or Connection the DDL runs in one transaction; otherwise the
-    SQL script is returned.  Idempotent: running it twice leaves one trigger set.
-    A ``metadata.bind`` left by a script written for SQLAlchemy 1.x is used (with a
-    ``DeprecationWarning``), as sqlalchemy-postgresql-audit did.
+    With an Engine or Connection the DDL runs in one transaction, after checking (two
+    catalog queries) that every audit table and the schemas of the audit tables and
+    functions belong to the installing role or a superuser, that each table is
+    partitioned exactly when its model says so and takes no part in table inheritance,
+    and that every audit table has the columns its trigger writes; an
+    :class:`~alembic_audit.AuditError` names the culprit otherwise.  Without a bind the SQL
+    script is returned (and nothing is checked).  Idempotent: running it twice leaves one
+    trigger set.  A ``metadata.bind`` left by a script written for SQLAlchemy 1.x is used
+    (with a ``DeprecationWarning``), as sqlalchemy-postgresql-audit did.
 
     The script runs unchanged through ``conn.execute(text(...))``,
     ``conn.exec_driver_sql(...)``, ``DDL(...)``, ``op.execute(...)`` and psql.
@@ -47,6 +53,9 @@ def install_audit_triggers(
         return run([s for spec in specs for s in _install_statements(spec, snapshot)], None)
     with transaction(bind) as conn:
         inspector = PGAdvancedInspector(conn)
+        # Before any DDL: whose audit table, which schema owners, what kind of table,
+        # and whether each audit table has the columns its trigger writes.
+        check_audit_targets(inspector, specs, where=lambda spec: "install_audit_triggers")
         check_audit_tables(inspector, specs)
         statements = [
             stmt

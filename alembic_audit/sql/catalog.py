@@ -4,6 +4,15 @@ Kept next to :mod:`alembic_audit.ddl` so that every piece of SQL text this libra
 sends lives in ``ddl*.py`` modules.  Every value is a bind parameter: the spec
 marker and the arrays of wanted names.
 
+These queries run as the migration role, under its search_path, where a role with
+CREATE on a schema of that path (``public`` before PostgreSQL 15) may have defined
+operators of its own.  An operator is looked up by its argument types, and one of
+ours that is an exact match outside pg_catalog would run as the migration role.  So
+every comparison here has operands of the same built-in type (oid = oid: a regclass
+is cast to oid first; name = text and name = name exist in pg_catalog), literals are
+typed where an ``unknown`` would look for an operator pg_catalog lacks, and the
+regular-expression operator is written OPERATOR(pg_catalog.~).
+
 Example::
 
     rows = connection.execute(functions_query(), function_params(marker, [], []))
@@ -11,49 +20,105 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import TextClause
 
-# A function is ours when its body carries the spec comment, or when it has a name
-# the models ask for (a hand-edited body may have lost the comment).  Zero
-# arguments and ``RETURNS trigger`` are what every audit function has.  Wanted names
-# are also looked for in every schema: sqlalchemy-postgresql-audit created its
-# functions unqualified, i.e. in the first schema of the search_path, not in the
-# schema of an audited table that had one (the inspector keeps such a function only
-# if it is the seed's and a trigger on the wanted table calls it).
-_FUNCTIONS = """
-SELECT p.oid, n.nspname, p.proname, p.prosrc,
+#: The roles whose functions the current role trusts: itself and, recursively, the
+#: roles whose privileges it inherits through explicit grants (``pg_auth_members``;
+#: ``inherit_option`` per grant from PostgreSQL 16, the member's ``rolinherit`` before).
+#: Not ``pg_has_role``: for a superuser that is true of every role, and a superuser
+#: running autogenerate would trust a function any role planted.
+_TRUSTED_ROLES = """
+WITH RECURSIVE trusted(oid) AS (
+    SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER
+    UNION
+    SELECT m.roleid
+    FROM pg_catalog.pg_auth_members AS m
+    JOIN trusted AS t ON t.oid = m.member
+    JOIN pg_catalog.pg_roles AS r ON r.oid = m.member
+    WHERE COALESCE(
+        CAST(pg_catalog.to_jsonb(m) ->> CAST('inherit_option' AS text) AS boolean),
+        r.rolinherit
+    )
+)"""
+
+# A function is a candidate when its body carries the spec comment, or when it has a
+# name the models ask for (a hand-edited body may have lost the comment).  Wanted
+# names are also looked for in every schema in scope: sqlalchemy-postgresql-audit
+# created its functions unqualified, i.e. in the first schema of the search_path, not
+# in the schema of an audited table that had one (the inspector keeps such a function
+# only if it is the seed's and a trigger on the wanted table calls it).  Zero
+# arguments and ``RETURNS trigger`` are what every audit function has.  Only the
+# schemas in scope are read (``:schemas``; NULL reads all), plus every temporary
+# schema: a function there, or one whose owner is not trusted (above), comes back with
+# ``ignored`` saying why and without its source (for the log; nothing else uses it).
+_FUNCTIONS = (
+    _TRUSTED_ROLES
+    + """,
+candidates AS (
+    SELECT p.oid, n.nspname, p.proname, p.proowner,
+           CASE WHEN n.nspname OPERATOR(pg_catalog.~) '^pg_(toast_)?temp_' THEN 'temporary schema'
+                WHEN p.proowner NOT IN (SELECT t.oid FROM trusted AS t) THEN 'owner'
+           END AS ignored
+    FROM pg_catalog.pg_proc AS p
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+    WHERE p.prorettype = CAST(CAST('pg_catalog.trigger' AS pg_catalog.regtype) AS pg_catalog.oid)
+      AND p.pronargs = 0
+      AND (CAST(:schemas AS text[]) IS NULL
+           OR n.nspname = ANY(CAST(:schemas AS text[]))
+           OR n.nspname OPERATOR(pg_catalog.~) '^pg_(toast_)?temp_')
+      AND (pg_catalog.strpos(p.prosrc, :marker) > 0
+           OR (n.nspname, p.proname) IN (
+               SELECT w.s, w.f
+               FROM ROWS FROM (pg_catalog.unnest(:fn_schemas),
+                               pg_catalog.unnest(:fn_names)) AS w(s, f))
+           OR p.proname = ANY(:fn_names))
+)
+SELECT c.oid, c.nspname, c.proname, c.ignored,
+       pg_catalog.pg_get_userbyid(c.proowner) AS owner, CURRENT_USER AS current_role,
+       CASE WHEN c.ignored IS NULL THEN p.prosrc END AS prosrc,
        COALESCE(p.proconfig, CAST(ARRAY[] AS text[])) AS proconfig,
        p.prosecdef, l.lanname, CAST(p.provolatile AS text) AS provolatile,
-       pg_catalog.pg_get_functiondef(p.oid) AS definition
-FROM pg_catalog.pg_proc AS p
-JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+       CASE WHEN c.ignored IS NULL THEN pg_catalog.pg_get_functiondef(c.oid) END AS definition
+FROM candidates AS c
+JOIN pg_catalog.pg_proc AS p ON p.oid = c.oid
 JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
-WHERE p.prorettype = CAST('pg_catalog.trigger' AS pg_catalog.regtype)
-  AND p.pronargs = 0
-  AND (pg_catalog.strpos(p.prosrc, :marker) > 0
-       OR (n.nspname, p.proname) IN (
-           SELECT w.s, w.f
-           FROM ROWS FROM (pg_catalog.unnest(:fn_schemas),
-                           pg_catalog.unnest(:fn_names)) AS w(s, f))
-       OR p.proname = ANY(:fn_names))
-ORDER BY n.nspname, p.proname
+ORDER BY c.nspname, c.proname
 """
+)
 
 # Triggers that call a function found above, plus triggers with a wanted name on a
-# wanted table whatever function they call (a trigger re-pointed by hand).
-_TRIGGERS = """
-SELECT n.nspname, c.relname, t.tgname, CAST(t.tgtype AS integer) AS tgtype,
+# wanted table whatever function they call (a trigger re-pointed by hand).  Two more
+# kinds of rows ride along, so that one round trip answers all: the partitions of the
+# partitioned tables asked for (which triggers they should carry), and, for tables
+# whose audit table copies their row-level security, whether the copy is current.
+_REL = (
+    "CAST(pg_catalog.to_regclass(pg_catalog.concat("
+    "pg_catalog.quote_ident({s}), '.', pg_catalog.quote_ident({r}))) AS pg_catalog.oid)"
+)
+_POLICIES = (
+    "ARRAY(SELECT CAST(ROW(p.polname, p.polpermissive,"
+    " ARRAY(SELECT x.r FROM pg_catalog.unnest(p.polroles) AS x(r) ORDER BY 1),"
+    " pg_catalog.pg_get_expr(p.polqual, p.polrelid)) AS text)"
+    " FROM pg_catalog.pg_policy AS p WHERE p.polrelid = {rel}"
+    " AND p.polcmd IN ('r', '*') AND p.polqual IS NOT NULL ORDER BY 1)"
+)
+_TRIGGERS = f"""
+SELECT 'trigger' AS kind, n.nspname, c.relname, t.tgname,
+       CAST(t.tgtype AS integer) AS tgtype,
        CAST(t.tgenabled AS text) AS tgenabled, t.tgfoid, fn.nspname AS fschema,
        f.proname AS fname, CAST(t.tgoldtable AS text) AS oldtable,
        CAST(t.tgnewtable AS text) AS newtable, t.tgqual IS NOT NULL AS has_when,
        t.tgnargs, CAST(t.tgattr AS text) AS tgattr,
        pg_catalog.pg_get_triggerdef(t.oid) AS definition,
-       pg_catalog.quote_ident(fn.nspname) AS q_fschema, pg_catalog.quote_ident(f.proname) AS q_fname
+       pg_catalog.quote_ident(fn.nspname) AS q_fschema,
+       pg_catalog.quote_ident(f.proname) AS q_fname,
+       CAST(NULL AS name) AS root_schema, CAST(NULL AS name) AS root_table,
+       CAST(NULL AS boolean) AS flag
 FROM pg_catalog.pg_trigger AS t
 JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
@@ -65,7 +130,28 @@ WHERE NOT t.tgisinternal
            SELECT w.s, w.r, w.t
            FROM ROWS FROM (pg_catalog.unnest(:tg_schemas), pg_catalog.unnest(:tg_tables),
                           pg_catalog.unnest(:tg_names)) AS w(s, r, t)))
-ORDER BY n.nspname, c.relname, t.tgname
+UNION ALL
+SELECT 'partition', n.nspname, c.relname, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, w.s, w.r, pt.isleaf
+FROM ROWS FROM (pg_catalog.unnest(:pt_schemas), pg_catalog.unnest(:pt_tables)) AS w(s, r)
+CROSS JOIN LATERAL pg_catalog.pg_partition_tree({_REL.format(s="w.s", r="w.r")}) AS pt
+JOIN pg_catalog.pg_class AS c ON c.oid = CAST(pt.relid AS pg_catalog.oid)
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE pt.parentrelid IS NOT NULL
+UNION ALL
+SELECT 'row_security', w.s, w.r, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL, NULL, NULL, NULL, NULL, w.a_s, w.a_r,
+       (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c
+        WHERE c.oid = {_REL.format(s="w.s", r="w.r")})
+       IS NOT DISTINCT FROM
+       (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c
+        WHERE c.oid = {_REL.format(s="w.a_s", r="w.a_r")})
+       AND {_POLICIES.format(rel=_REL.format(s="w.s", r="w.r"))}
+           = {_POLICIES.format(rel=_REL.format(s="w.a_s", r="w.a_r"))}
+FROM ROWS FROM (pg_catalog.unnest(:rls_schemas), pg_catalog.unnest(:rls_tables),
+                pg_catalog.unnest(:rls_audit_schemas), pg_catalog.unnest(:rls_audit_tables))
+     AS w(s, r, a_s, a_r)
+ORDER BY 1, 2, 3, 4
 """
 
 _TEXT_ARRAY = ARRAY(Text)
@@ -79,20 +165,33 @@ def functions_query() -> TextClause:
         rows = connection.execute(functions_query(), function_params(marker, [], [])).all()
     """
     return text(_FUNCTIONS).bindparams(
+        bindparam("schemas", type_=_TEXT_ARRAY),
         bindparam("fn_schemas", type_=_TEXT_ARRAY),
         bindparam("fn_names", type_=_TEXT_ARRAY),
     )
 
 
-def function_params(marker: str, schemas: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
-    """Bind values for :func:`functions_query`.
+def function_params(
+    marker: str,
+    schemas: Sequence[str],
+    names: Sequence[str],
+    scope: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """Bind values for :func:`functions_query`: the marker, the wanted functions'
+    schemas and names, and the schemas in scope (``None``: every schema).
 
     Example::
 
-        function_params("m", ["public"], ["public_item_audit"])
-        # {'marker': 'm', 'fn_schemas': ['public'], 'fn_names': ['public_item_audit']}
+        function_params("m", ["public"], ["public_item_audit"], ["public"])
+        # {'marker': 'm', 'fn_schemas': ['public'], 'fn_names': ['public_item_audit'],
+        #  'schemas': ['public']}
     """
-    return {"marker": marker, "fn_schemas": list(schemas), "fn_names": list(names)}
+    return {
+        "marker": marker,
+        "fn_schemas": list(schemas),
+        "fn_names": list(names),
+        "schemas": None if scope is None else sorted(set(scope)),
+    }
 
 
 def triggers_query() -> TextClause:
@@ -103,19 +202,34 @@ def triggers_query() -> TextClause:
         rows = connection.execute(triggers_query(), trigger_params(oids, wanted)).all()
     """
     return text(_TRIGGERS).bindparams(
-        bindparam("function_oids", type_=_TEXT_ARRAY),
-        bindparam("tg_schemas", type_=_TEXT_ARRAY),
-        bindparam("tg_tables", type_=_TEXT_ARRAY),
-        bindparam("tg_names", type_=_TEXT_ARRAY),
+        *(
+            bindparam(name, type_=_TEXT_ARRAY)
+            for name in (
+                "function_oids",
+                "tg_schemas",
+                "tg_tables",
+                "tg_names",
+                "pt_schemas",
+                "pt_tables",
+                "rls_schemas",
+                "rls_tables",
+                "rls_audit_schemas",
+                "rls_audit_tables",
+            )
+        )
     )
 
 
 def trigger_params(
     function_oids: Sequence[int],
     wanted: Sequence[tuple[str, str, str]],
+    partitioned: Sequence[tuple[str, str]] = (),
+    row_security: Sequence[tuple[str, str, str, str]] = (),
 ) -> dict[str, Any]:
     """Bind values for :func:`triggers_query`; oids travel as text (``oid`` has no
-    array adapter in every driver) and are compared after a cast.
+    array adapter in every driver) and are compared after a cast.  ``partitioned``:
+    tables whose partitions to list; ``row_security``: (schema, table, audit schema,
+    audit table) whose row-level security to compare.
 
     Example::
 
@@ -127,7 +241,16 @@ def trigger_params(
         "tg_schemas": [w[0] for w in wanted],
         "tg_tables": [w[1] for w in wanted],
         "tg_names": [w[2] for w in wanted],
+        "pt_schemas": [p[0] for p in partitioned],
+        "pt_tables": [p[1] for p in partitioned],
+        "rls_schemas": [r[0] for r in row_security],
+        "rls_tables": [r[1] for r in row_security],
+        "rls_audit_schemas": [r[2] for r in row_security],
+        "rls_audit_tables": [r[3] for r in row_security],
     }
+
+
+_PG_CLASS = "CAST(CAST('pg_catalog.pg_class' AS pg_catalog.regclass) AS pg_catalog.oid)"
 
 
 def owned_sequences_query(relation: str) -> TextClause:
@@ -144,9 +267,8 @@ def owned_sequences_query(relation: str) -> TextClause:
         " FROM pg_catalog.pg_depend AS d"
         " JOIN pg_catalog.pg_class AS s ON s.oid = d.objid AND s.relkind = 'S'"
         " JOIN pg_catalog.pg_namespace AS n ON n.oid = s.relnamespace"
-        " WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-        " AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-        " AND d.refobjid = pg_catalog.to_regclass(:relation)"
+        f" WHERE d.classid = {_PG_CLASS} AND d.refclassid = {_PG_CLASS}"
+        " AND d.refobjid = CAST(pg_catalog.to_regclass(:relation) AS pg_catalog.oid)"
         " AND d.deptype IN ('a', 'i')"
         " ORDER BY 1, 2"
     ).bindparams(relation=relation)
@@ -165,20 +287,40 @@ def function_exists_query(signature: str) -> TextClause:
 
 
 def trigger_function_sources_query(relation: str) -> TextClause:
-    """``prosrc`` of every function called by a user trigger on the table, by trigger name.
+    """``prosrc`` of every function called by a user trigger on the table, whether its
+    owner is trusted (see ``_TRUSTED_ROLES``) and who that owner is.
 
     Used to read back the spec embedded in an installed audit function, so that a
     hand-written ``op.drop_audit_trigger("item")`` knows exactly what to drop.
 
     Example::
 
-        sources = connection.execute(trigger_function_sources_query('"public"."item"')).scalars()
+        rows = connection.execute(trigger_function_sources_query('"public"."item"')).all()
     """
     return text(
-        "SELECT p.prosrc FROM pg_catalog.pg_trigger AS t"
+        _TRUSTED_ROLES
+        + " SELECT p.prosrc, n.nspname, p.proname, pg_catalog.pg_get_userbyid(p.proowner) AS owner,"
+        " p.proowner IN (SELECT r.oid FROM trusted AS r)"
+        " AND NOT n.nspname OPERATOR(pg_catalog.~) '^pg_(toast_)?temp_' AS trusted"
+        " FROM pg_catalog.pg_trigger AS t"
         " JOIN pg_catalog.pg_proc AS p ON p.oid = t.tgfoid"
-        " WHERE t.tgrelid = pg_catalog.to_regclass(:relation) AND NOT t.tgisinternal"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace"
+        " WHERE t.tgrelid = CAST(pg_catalog.to_regclass(:relation) AS pg_catalog.oid)"
+        " AND NOT t.tgisinternal"
         " ORDER BY t.tgname"
+    ).bindparams(relation=relation)
+
+
+def partitioned_query(relation: str) -> TextClause:
+    """One row, one boolean: is the table (quoted, qualified name) partitioned?
+
+    Example::
+
+        connection.execute(partitioned_query('"public"."item"')).scalar()  # False
+    """
+    return text(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_partitioned_table AS p"
+        " WHERE p.partrelid = CAST(pg_catalog.to_regclass(:relation) AS pg_catalog.oid))"
     ).bindparams(relation=relation)
 
 
@@ -202,10 +344,12 @@ _DIRECT_PRIVILEGES = (
 _ACL = {
     "SCHEMA": "SELECT pg_catalog.pg_get_userbyid(n.nspowner), "
     + _DIRECT_PRIVILEGES.format(acl="n.nspacl")
-    + " FROM pg_catalog.pg_namespace AS n WHERE n.oid = pg_catalog.to_regnamespace(:object)",
+    + " FROM pg_catalog.pg_namespace AS n"
+    " WHERE n.oid = CAST(pg_catalog.to_regnamespace(:object) AS pg_catalog.oid)",
     "RELATION": "SELECT pg_catalog.pg_get_userbyid(c.relowner), "
     + _DIRECT_PRIVILEGES.format(acl="c.relacl")
-    + " FROM pg_catalog.pg_class AS c WHERE c.oid = pg_catalog.to_regclass(:object)",
+    + " FROM pg_catalog.pg_class AS c"
+    " WHERE c.oid = CAST(pg_catalog.to_regclass(:object) AS pg_catalog.oid)",
 }
 
 
@@ -282,3 +426,162 @@ def columns_query(relations: Sequence[str]) -> TextClause:
         " WHERE a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY w.r, a.attnum"
     ).bindparams(bindparam("relations", list(relations), type_=_TEXT_ARRAY))
+
+
+def _rel(schema: str, name: str) -> str:
+    return _REL.format(s=schema, r=name)
+
+
+def _schema_owner(alias: str) -> str:
+    # The owner of a schema, with pg_database_owner (PostgreSQL 14+: the owner of
+    # "public" from 15 on) standing for the owner of the current database.
+    return (
+        f"(SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.oid = CASE WHEN "
+        f"{alias}.nspowner IS NOT DISTINCT FROM "
+        "CAST(pg_catalog.to_regrole('pg_database_owner') AS pg_catalog.oid) "
+        "THEN (SELECT d.datdba FROM pg_catalog.pg_database AS d "
+        "WHERE d.datname = pg_catalog.current_database()) "
+        f"ELSE {alias}.nspowner END)"
+    )
+
+
+_TARGETS = f"""
+SELECT w.i, t.relkind IS NOT NULL AS table_exists,
+       CAST(t.relkind AS text) AS relkind, t.relispartition,
+       CAST(pg_catalog.pg_partition_root(t.oid) AS text) AS partition_root,
+       ARRAY(SELECT CAST(CAST(h.inhparent AS pg_catalog.regclass) AS text)
+             FROM pg_catalog.pg_inherits AS h
+             WHERE h.inhrelid = t.oid AND NOT t.relispartition ORDER BY 1) AS inherits_from,
+       ARRAY(SELECT CAST(CAST(h.inhrelid AS pg_catalog.regclass) AS text)
+             FROM pg_catalog.pg_inherits AS h
+             JOIN pg_catalog.pg_class AS k ON k.oid = h.inhrelid
+             WHERE h.inhparent = t.oid AND NOT k.relispartition ORDER BY 1) AS inherited_by,
+       t.relrowsecurity AS table_rls, a.relrowsecurity AS audit_rls,
+       a.oid IS NOT NULL AS audit_exists,
+       pg_catalog.pg_get_userbyid(a.relowner) AS audit_owner,
+       fo.rolname AS function_owner,
+       {_schema_owner("an")} AS audit_schema_owner,
+       {_schema_owner("fn")} AS function_schema_owner,
+       ARRAY(SELECT r.rolname FROM pg_catalog.pg_roles AS r WHERE r.rolsuper ORDER BY 1)
+           AS superusers
+FROM ROWS FROM (pg_catalog.unnest(:t_schemas), pg_catalog.unnest(:t_names),
+                pg_catalog.unnest(:a_schemas), pg_catalog.unnest(:a_names),
+                pg_catalog.unnest(:f_schemas), pg_catalog.unnest(:f_names))
+     WITH ORDINALITY AS w(t_s, t_r, a_s, a_r, f_s, f_n, i)
+LEFT JOIN pg_catalog.pg_class AS t ON t.oid = {_rel("w.t_s", "w.t_r")}
+LEFT JOIN pg_catalog.pg_class AS a ON a.oid = {_rel("w.a_s", "w.a_r")}
+LEFT JOIN pg_catalog.pg_proc AS f ON f.oid = CAST(pg_catalog.to_regprocedure(pg_catalog.concat(
+    pg_catalog.quote_ident(w.f_s), '.', pg_catalog.quote_ident(w.f_n), '()')) AS pg_catalog.oid)
+JOIN pg_catalog.pg_roles AS fo ON fo.oid = COALESCE(
+    f.proowner, (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = CURRENT_USER))
+LEFT JOIN pg_catalog.pg_namespace AS an ON an.nspname = w.a_s
+LEFT JOIN pg_catalog.pg_namespace AS fn ON fn.nspname = w.f_s
+ORDER BY w.i
+"""
+
+
+def audit_targets_query(
+    targets: Sequence[tuple[tuple[str, str], tuple[str, str], tuple[str, str]]],
+) -> TextClause:
+    """Facts about the objects an install or a grant relies on, one row per target
+    ``(table, audit table, function)`` (each a ``(schema, name)``), in order: the
+    table's kind, partitioning and inheritance, and who owns the audit table, the
+    function (the current role, if it does not exist yet) and their schemas.
+
+    Example::
+
+        row = connection.execute(audit_targets_query([(("public", "item"),
+            ("public", "item_audit"), ("public", "public_item_audit"))])).one()
+        row.audit_owner, row.function_owner  # ('app_owner', 'app_owner')
+    """
+    columns = {
+        "t_schemas": [t[0][0] for t in targets],
+        "t_names": [t[0][1] for t in targets],
+        "a_schemas": [t[1][0] for t in targets],
+        "a_names": [t[1][1] for t in targets],
+        "f_schemas": [t[2][0] for t in targets],
+        "f_names": [t[2][1] for t in targets],
+    }
+    return text(_TARGETS).bindparams(
+        *(bindparam(name, value=value, type_=_TEXT_ARRAY) for name, value in columns.items())
+    )
+
+
+_HELD_ELSEWHERE = """
+WITH me AS (SELECT r.oid FROM pg_catalog.pg_roles AS r WHERE r.rolname = :role),
+objects AS (
+    SELECT 'table' AS kind, c.relowner AS owner,
+           COALESCE(c.relacl, pg_catalog.acldefault('r', c.relowner)) AS acl
+    FROM pg_catalog.pg_class AS c
+    WHERE c.oid = CAST(pg_catalog.to_regclass(:relation) AS pg_catalog.oid)
+    UNION ALL
+    SELECT 'function', p.proowner, COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner))
+    FROM pg_catalog.pg_proc AS p
+    WHERE p.oid = CAST(pg_catalog.to_regprocedure(:function) AS pg_catalog.oid)
+)
+SELECT o.kind, a.privilege_type AS privilege,
+       CASE WHEN a.grantee = CAST(0 AS pg_catalog.oid) THEN 'PUBLIC'
+            ELSE pg_catalog.pg_get_userbyid(a.grantee) END AS via
+FROM objects AS o
+CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) AS a
+CROSS JOIN me
+WHERE a.grantee <> me.oid
+  AND (a.grantee = CAST(0 AS pg_catalog.oid)
+       OR pg_catalog.pg_has_role(me.oid, a.grantee, 'MEMBER'))
+UNION ALL
+SELECT o.kind, 'OWNER', pg_catalog.pg_get_userbyid(o.owner)
+FROM objects AS o CROSS JOIN me
+WHERE pg_catalog.pg_has_role(me.oid, o.owner, 'MEMBER')
+UNION ALL
+-- Predefined roles that grant data privileges on every table (PostgreSQL 14+).
+SELECT 'table', p.privilege, r.rolname
+FROM (VALUES ('pg_write_all_data', 'INSERT'), ('pg_write_all_data', 'UPDATE'),
+             ('pg_write_all_data', 'DELETE'), ('pg_read_all_data', 'SELECT'))
+     AS p(role, privilege)
+JOIN pg_catalog.pg_roles AS r ON r.rolname = p.role
+CROSS JOIN me
+WHERE pg_catalog.pg_has_role(me.oid, r.oid, 'MEMBER')
+  AND EXISTS (SELECT FROM objects AS o WHERE o.kind = 'table')
+UNION ALL
+-- What the role can do in effect, however it got there (checked against the above).
+SELECT 'effective ' || o.kind, x.privilege, NULL
+FROM objects AS o
+CROSS JOIN me
+CROSS JOIN LATERAL (VALUES ('INSERT'), ('UPDATE'), ('DELETE'), ('TRUNCATE'), ('TRIGGER'),
+                           ('SELECT'), ('EXECUTE')) AS x(privilege)
+WHERE CASE WHEN o.kind = 'table'
+           THEN x.privilege <> 'EXECUTE' AND pg_catalog.has_table_privilege(
+               me.oid, CAST(pg_catalog.to_regclass(:relation) AS pg_catalog.oid), x.privilege)
+           ELSE x.privilege = 'EXECUTE' AND pg_catalog.has_function_privilege(
+               me.oid, CAST(pg_catalog.to_regprocedure(:function) AS pg_catalog.oid), 'EXECUTE')
+      END
+UNION ALL
+-- What was granted to the role itself (the runtime helper revokes it; the op refuses it).
+SELECT 'direct ' || o.kind, a.privilege_type, NULL
+FROM objects AS o
+CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) AS a
+CROSS JOIN me
+WHERE a.grantee = me.oid
+ORDER BY 1, 3, 2
+"""
+
+
+def held_elsewhere_query(role: str, relation: str, function: str) -> TextClause:
+    """The privileges ``role`` has on a relation and on a function other than by a
+    grant to itself: through ``PUBLIC``, through a role it is a member of (``MEMBER``:
+    also without INHERIT, since it may SET ROLE), or as a member of the owner
+    (privilege ``OWNER``, also when ``role`` is the owner), or through the predefined
+    ``pg_write_all_data`` / ``pg_read_all_data``.  Also what ``has_table_privilege`` and
+    ``has_function_privilege`` say it can do (kind ``effective table`` / ``effective
+    function``) and what was granted to itself (``direct ...``), so that a privilege
+    arriving by a route not listed is still seen.  ``relation`` is ``"schema"."name"``,
+    ``function`` the signature ``"schema"."name"()`` (no ``U&``).  Rows:
+    ``(kind, privilege, via)``.
+
+    Example::
+
+        connection.execute(held_elsewhere_query("app", '"public"."item_audit"',
+                                                '"public"."public_item_audit"()')).all()
+        # [('table', 'DELETE', 'writers'), ('function', 'EXECUTE', 'PUBLIC')]
+    """
+    return text(_HELD_ELSEWHERE).bindparams(role=role, relation=relation, function=function)

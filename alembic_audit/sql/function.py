@@ -26,7 +26,7 @@ from .quoting import dollar_quote, qualify
 #: so a session's search_path or temporary objects cannot redirect what it does.
 PINNED_SEARCH_PATH = ("pg_catalog", "pg_temp")
 
-_SIMPLE_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+_SIMPLE_IDENT = re.compile(r"[a-z_][a-z0-9_]*")
 # GUCs whose value PostgreSQL stores as a list of identifiers, quoting as needed.
 _LIST_GUCS = frozenset({"search_path", "temp_tablespaces", "session_preload_libraries"})
 
@@ -52,7 +52,9 @@ class FunctionHeader:
 
 def _proconfig_entry(name: str, values: tuple[str, ...]) -> str:
     if name in _LIST_GUCS:
-        shown = [v if _SIMPLE_IDENT.match(v) else '"' + v.replace('"', '""') + '"' for v in values]
+        shown = [
+            v if _SIMPLE_IDENT.fullmatch(v) else '"' + v.replace('"', '""') + '"' for v in values
+        ]
         return f"{name}={', '.join(shown)}"
     return f"{name}={', '.join(values)}"
 

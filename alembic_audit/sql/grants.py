@@ -150,12 +150,25 @@ def revoke_all_sql(kind: str, schema: str, name: str, role: str) -> str:
     return privilege_sql("REVOKE", Privilege(kind, schema, name, ("ALL",)), role)
 
 
+def revoke_function_sql(function: tuple[str, str], role: str) -> str:
+    """``REVOKE ALL ON FUNCTION schema.name() FROM role`` (a trigger function takes no
+    arguments).
+
+    Example::
+
+        revoke_function_sql(("public", "public_item_audit"), "app")
+        # 'REVOKE ALL ON FUNCTION "public"."public_item_audit"() FROM "app"'
+    """
+    return f"REVOKE ALL ON FUNCTION {qualify(*function)}() FROM {quote(validate_role_name(role))}"
+
+
 __all__ = [
     "OBJECT_KINDS",
     "PRIVILEGES",
     "Privilege",
     "privilege_sql",
     "revoke_all_sql",
+    "revoke_function_sql",
     "validate_role_name",
     "writer_privileges",
 ]

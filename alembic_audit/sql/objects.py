@@ -14,7 +14,9 @@ from __future__ import annotations
 from ..core.naming import all_trigger_names
 from ..core.spec import AuditSpec
 from .function import audit_function, guard_function
+from .partitions import create_partition_triggers_sql, drop_partition_triggers_sql
 from .plpgsql import snapshot_block_body
+from .policies import copy_row_security_sql
 from .quoting import dollar_quote
 from .triggers import TriggerDefinition, audit_triggers, drop_trigger_sql, guard_trigger
 
@@ -67,7 +69,9 @@ def drop_guard_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[s
 
 
 def create_statements(spec: AuditSpec, *, replace_triggers: bool = False) -> list[str]:
-    """Function (EXECUTE revoked from PUBLIC), then triggers, then the guard.
+    """Function (EXECUTE revoked from PUBLIC), then triggers (on the partitions too, for a
+    partitioned table), the copy of the table's row-level security (``row_security``),
+    then the guard.
 
     ``replace_triggers`` first drops any trigger this spec's base name could have
     (either level) and any guard, for idempotent installs.
@@ -81,16 +85,23 @@ def create_statements(spec: AuditSpec, *, replace_triggers: bool = False) -> lis
     statements = [function.create_sql(), function.revoke_sql()]
     if replace_triggers:
         schema, table = spec.qualified_table
-        statements += [
-            drop_trigger_sql(schema, table, name, if_exists=True)
-            for name in all_trigger_names(spec.trigger_name)
-        ]
+        names = all_trigger_names(spec.trigger_name)
+        statements += [drop_trigger_sql(schema, table, name, if_exists=True) for name in names]
+        # After the parent's: the clones of a row trigger go with it.
+        statements += _some([drop_partition_triggers_sql(spec, names)])
         # A guard left by an earlier spec: removed, or recreated just below.
         statements += drop_guard_statements(spec, if_exists=True)
     statements += [trigger.create_sql() for trigger in audit_triggers(spec)]
+    statements += _some([create_partition_triggers_sql(spec)])
+    if spec.row_security:
+        statements.append(copy_row_security_sql(spec))
     if spec.append_only:
         statements += create_guard_statements(spec)
     return statements
+
+
+def _some(statements: list[str | None]) -> list[str]:
+    return [s for s in statements if s is not None]
 
 
 def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
@@ -109,6 +120,7 @@ def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
             statements.append(guard_function(spec).drop_sql(if_exists=True, cascade=True))
         return statements
     statements = [trigger.drop_sql() for trigger in audit_triggers(spec)]
+    statements += _some([drop_partition_triggers_sql(spec)])
     if not spec.append_only:
         return statements + [audit_function(spec).drop_sql()]
     guard_trigger_sql, guard_function_sql = drop_guard_statements(spec)

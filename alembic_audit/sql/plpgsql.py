@@ -1,9 +1,11 @@
 """The PL/pgSQL bodies of the audit trigger function and of the append-only guard.
 
 Identifiers are quoted by :func:`~alembic_audit.sql.quoting.quote`; no value is ever
-formatted in: the only literals are constants of our own (operation codes) and
-validated setting names.  Runtime facts (which table fired) come from
-``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``, not from text baked into the body.
+formatted in: the only literals are constants of our own (operation codes), validated
+setting names and the spec's own names and types, written by
+:func:`~alembic_audit.sql.quoting.literal`.  The audit function first checks that the
+table that fired (``TG_TABLE_SCHEMA`` / ``TG_TABLE_NAME``) is its own, or a partition
+of it, so that nobody can attach it to another table.
 
 The bodies contain no ``%`` and no ``:name``, so the scripts holding them run
 unchanged through ``text()``, ``exec_driver_sql()``, ``DDL()``, ``op.execute()`` and
@@ -18,6 +20,8 @@ Example::
 
 from __future__ import annotations
 
+import re
+
 from ..core.constants import (
     APPLICATION_NAME_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
@@ -29,9 +33,10 @@ from ..core.constants import (
     TRANSACTION_COLUMN,
     USER_COLUMN,
 )
-from ..core.spec import AuditSpec
+from ..core.naming import stored_name
+from ..core.spec import AuditSpec, SessionSetting
 from .marker import spec_comment
-from .quoting import needs_unicode_escape, qualify, quote
+from .quoting import literal, needs_unicode_escape, qualify, quote, regclass_literal
 
 #: Transition table names used by statement-level triggers.
 NEW_TABLE = "audit_new"
@@ -76,16 +81,109 @@ def _declare(spec: AuditSpec) -> list[str]:
     # a bare type name is looked up through the pinned search_path, and pg_temp is
     # searched for types, so a session could substitute a temporary domain whose CHECK
     # runs its own code as the owner of a SECURITY DEFINER function.
-    return [f"    {ROW_VAR} {qualify(*spec.qualified_audit_table)};"]
+    lines = [f"    {ROW_VAR} {qualify(*spec.qualified_audit_table)};"]
+    # Setting values as read, before the cast (see _read_settings): built-in text.
+    risky = [s for s in spec.session_settings if s.type.strip().upper() not in _ANY_TEXT]
+    lines += [f"    {_text_var(i)} pg_catalog.text;" for i in range(len(risky))]
+    return lines
 
 
 def _user_sql(spec: AuditSpec) -> str:
     return SESSION_ROLE_SQL if spec.security_definer else "CURRENT_USER"
 
 
-def _read_settings(spec: AuditSpec) -> list[str]:
-    # Read once per call (per statement at statement level), then used as parameters of
-    # the INSERT: no setting lookup per audit row.
+def _assign_setting(spec: AuditSpec, setting: SessionSetting) -> str:
+    # '' counts as unset: a pooled connection reports '' for a setting that an earlier
+    # transaction set locally, not NULL.
+    return (
+        f"{_field(setting.column_name)} := "
+        f"NULLIF(pg_catalog.current_setting('{setting.setting_name}', true), '');"
+    )
+
+
+def _check_table(spec: AuditSpec) -> list[str]:
+    """Refuse to run for any table but the audited one (and, partitioned, its partitions).
+
+    Whoever can EXECUTE the function could attach it to a table of their own and, the
+    function running as its owner, write audit rows for changes that never happened.
+    Names compare as strings (no catalog lookup on the normal path); a table stored
+    under the same schema and name is the audited table, since names are unique.  Only
+    a partitioned table's partitions (which fire the same function) take the second
+    test, ``pg_partition_root`` (a scan of ``pg_inherits`` per level, some microseconds:
+    once per statement naming a partition at statement level, once per row at row level).
+    """
+    schema, table = (stored_name(n) for n in spec.qualified_table)
+    function = ".".join(spec.qualified_function)
+    message = f"audit function {function} records changes to {schema}.{table} only, not to "
+    refuse = [
+        "RAISE EXCEPTION USING",
+        "    ERRCODE = 'triggered_action_exception',",
+        f"    MESSAGE = {literal(message)} || {_TABLE_NAME_SQL},",
+        "    HINT = 'an audit function may only be called by the audit triggers of its own "
+        "table; drop the trigger that calls it';",
+    ]
+    lines = [
+        f"    IF TG_TABLE_NAME <> {literal(table)} OR TG_TABLE_SCHEMA <> {literal(schema)} THEN"
+    ]
+    if spec.partitioned:
+        # A regclass constant: read once when the expression is planned, not per row.
+        root = f"CAST({regclass_literal(schema, table)} AS pg_catalog.regclass)"
+        lines.append(
+            f"        IF pg_catalog.pg_partition_root(TG_RELID) IS DISTINCT FROM {root} THEN"
+        )
+        lines += ["            " + line for line in refuse]
+        lines.append("        END IF;")
+    else:
+        lines += ["        " + line for line in refuse]
+    lines.append("    END IF;")
+    return lines
+
+
+#: Setting types (as the spec writes them) that hold any text: assigning to them cannot fail.
+_ANY_TEXT = frozenset({"TEXT", "VARCHAR", "CHARACTER VARYING"})
+_BOUNDED_TEXT = re.compile(r"(?:VARCHAR|CHARACTER VARYING)\((\d+)\)")
+#: Decimal digits that always fit, whatever they are.
+_INTEGER_DIGITS = {"SMALLINT": 4, "INTEGER": 9, "BIGINT": 18}
+#: The canonical form (what ``str(uuid.UUID(...))`` and ``set_session_vars`` send).
+_UUID_FORM = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _text_var(index: int) -> str:
+    return f"audit_text_{index}"
+
+
+def _surely_fits(setting: SessionSetting, var: str) -> str:
+    """A cheap test true only of values that cast to the setting's type without error.
+
+    It decides the path, not the outcome: a value it does not vouch for goes through the
+    exception block, which casts it for real (naming the setting if that fails).  Types
+    it knows nothing about are always sent there.
+    """
+    type_ = setting.type.strip().upper()
+    bounded = _BOUNDED_TEXT.fullmatch(type_)
+    if bounded is not None:
+        return f"pg_catalog.length({var}) <= {int(bounded.group(1))}"
+    if type_ in _INTEGER_DIGITS:
+        return f"{var} ~ '^-?[0-9]{{1,{_INTEGER_DIGITS[type_]}}}$'"
+    if type_ == "UUID":
+        return f"{var} ~ '{_UUID_FORM}'"
+    return "false"
+
+
+def _read_settings(
+    spec: AuditSpec, *, table_sql: str = _TABLE_NAME_SQL, in_trigger: bool = True
+) -> list[str]:
+    """The acting role and the session settings, read into the row variable.
+
+    Read once per call (per statement at statement level), then used as parameters of
+    the INSERT: no setting lookup per audit row.  A value that does not fit its
+    column's type (``'x' * 51`` for ``VARCHAR(50)``, ``'not-a-uuid'``) fails the cast:
+    an exception block then names the setting, and at statement level first makes sure
+    a row changed (a statement that changes no row never fails, as at row level, where
+    no trigger fires).  A block costs a subtransaction each time it is entered, so the
+    values are first read as text and tested cheaply (:func:`_surely_fits`); only a value
+    the test does not vouch for takes the block.
+    """
     lines = [f"    {_field(USER_COLUMN)} := {_user_sql(spec)};"]
     if spec.transaction_id:
         lines.append(f"    {_field(TRANSACTION_COLUMN)} := pg_catalog.pg_current_xact_id();")
@@ -103,13 +201,54 @@ def _read_settings(spec: AuditSpec) -> list[str]:
         lines.append(f"    {_field(CLIENT_ADDRESS_COLUMN)} := pg_catalog.inet_client_addr();")
     if spec.statement_text:
         lines.append(f"    {_field(STATEMENT_COLUMN)} := pg_catalog.current_query();")
-    for s in spec.session_settings:
-        # '' counts as unset: a pooled connection reports '' for a setting that an
-        # earlier transaction set locally, not NULL.
-        lines.append(
-            f"    {_field(s.column_name)} := "
-            f"NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
-        )
+    # Unbounded text takes any value: no cast to fail.
+    safe = [s for s in spec.session_settings if s.type.strip().upper() in _ANY_TEXT]
+    risky = [s for s in spec.session_settings if s not in safe]
+    lines += [f"    {_assign_setting(spec, s)}" for s in safe]
+    if not risky:
+        return lines
+    texts = [_text_var(i) for i in range(len(risky))]
+    lines += [
+        f"    {var} := NULLIF(pg_catalog.current_setting('{s.setting_name}', true), '');"
+        for s, var in zip(risky, texts, strict=True)
+    ]
+    fits = " AND ".join(
+        f"({var} IS NULL OR {_surely_fits(s, var)})" for s, var in zip(risky, texts, strict=True)
+    )
+    assign = [f"{_field(s.column_name)} := {var};" for s, var in zip(risky, texts, strict=True)]
+    lines.append(f"    IF {fits} THEN")
+    lines += ["        " + line for line in assign]
+    lines += ["    ELSE", "        BEGIN"]
+    lines += ["            " + line for line in assign]
+    lines.append("        EXCEPTION WHEN OTHERS THEN")
+    if in_trigger and spec.level == "statement":
+        lines += [
+            "            IF TG_OP = 'DELETE' THEN",
+            f"                PERFORM FROM {quote(OLD_TABLE)} LIMIT 1;",
+            "                IF NOT FOUND THEN RETURN NULL; END IF;",
+            "            ELSIF TG_OP <> 'TRUNCATE' THEN",
+            f"                PERFORM FROM {quote(NEW_TABLE)} LIMIT 1;",
+            "                IF NOT FOUND THEN RETURN NULL; END IF;",
+            "            END IF;",
+        ]
+    for s, line in zip(risky, assign, strict=True):
+        lines += [
+            "            BEGIN",
+            f"                {line}",
+            "            EXCEPTION WHEN OTHERS THEN",
+            "                RAISE EXCEPTION USING",
+            "                    ERRCODE = SQLSTATE,",
+            "                    MESSAGE = "
+            + literal(
+                f'audit setting "{s.setting_name}" does not fit audit column '
+                f"{s.column_name} ({s.type}) for a change to "
+            )
+            + f" || {table_sql} || ': ' || SQLERRM,",
+            f"                    HINT = 'call set_session_vars(connection, {s.name}=...) with "
+            "a value of that type';",
+            "            END;",
+        ]
+    lines += ["            RAISE;", "        END;", "    END IF;"]
     return lines
 
 
@@ -268,6 +407,7 @@ def audit_function_body(spec: AuditSpec) -> str:
     lines = ["", "#variable_conflict use_variable", spec_comment(spec)]
     lines += ["DECLARE", *_declare(spec)]
     lines.append("BEGIN")
+    lines += _check_table(spec)
     lines += _read_settings(spec)
     if spec.level == "statement":
         lines += _statement_require_settings(spec)
@@ -295,7 +435,10 @@ def snapshot_block_body(spec: AuditSpec) -> str:
     """
     source = qualify(*spec.qualified_table)
     lines = ["", "#variable_conflict use_variable", "DECLARE", *_declare(spec), "BEGIN"]
-    lines += _read_settings(spec)
+    # Not in a trigger: no TG_* variables, no transition table.
+    lines += _read_settings(
+        spec, table_sql=literal(".".join(spec.qualified_table)), in_trigger=False
+    )
     lines += [f"    {_insert_into(spec)}", *_select_from(spec, "S", source)]
     lines[-1] += ";"
     lines += ["END;", ""]

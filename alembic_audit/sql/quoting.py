@@ -64,18 +64,52 @@ def qualify(schema: str, name: str) -> str:
     return f"{quote(schema)}.{quote(name)}"
 
 
-def lookup_name(schema: str, name: str | None = None) -> str:
-    """A name as ``to_regclass``, ``to_regnamespace`` and ``to_regprocedure`` read it: a
-    bind parameter's value, never SQL text, so plain double quotes (those functions
-    do not read ``U&"..."``) and, like the parser, a name over 63 bytes truncated.
+def literal(value: str) -> str:
+    """A SQL string literal of ``value``, safe on every path our SQL travels.
+
+    ``'`` is doubled; a value holding ``:`` or ``%`` is written with Unicode escapes
+    (``U&'a\\003Ab'`` is ``'a:b'``), like :func:`quote` does for identifiers, so that
+    no bind parameter or format character appears in a function body or a script.
 
     Example::
 
-        lookup_name("public", "a:b")  # '"public"."a:b"'
-        lookup_name("public")  # '"public"'
+        literal("it's")  # "'it''s'"
+        literal("a:b")  # "U&'a\\003Ab'"
     """
-    parts = [schema] if name is None else [schema, name]
-    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+    doubled = value.replace("'", "''")
+    if not needs_unicode_escape(value):
+        return f"'{doubled}'"
+    escaped = doubled.replace("\\", "\\\\").replace(":", "\\003A").replace("%", "\\0025")
+    return f"U&'{escaped}'"
+
+
+def name_text(schema: str, name: str | None = None) -> str:
+    """``"schema"."name"`` (or ``"schema"``) without Unicode escapes: the text
+    ``to_regclass``, ``to_regnamespace`` and ``to_regprocedure`` read.
+
+    ``to_regclass`` and friends parse double quotes but not ``U&"..."``.  Use it for a
+    bind value (a value is never scanned for ``:`` or ``%``), or through
+    :func:`regclass_literal` inside SQL text.
+
+    Example::
+
+        name_text("public", "a:b")  # '"public"."a:b"'
+    """
+    parts = (schema,) if name is None else (schema, name)
+    return ".".join('"' + n.replace('"', '""') + '"' for n in parts)
+
+
+def regclass_literal(schema: str, table: str) -> str:
+    """A string literal that ``to_regclass`` reads as ``schema.table``.
+
+    :func:`literal` writes the ``:`` and ``%`` of :func:`name_text` as Unicode escapes
+    of the string itself.
+
+    Example::
+
+        regclass_literal("public", "a:b")  # U&'"public"."a\\003Ab"'
+    """
+    return literal(name_text(schema, table))
 
 
 def dollar_quote(body: str) -> str:
@@ -92,4 +126,12 @@ def dollar_quote(body: str) -> str:
     return f"{tag}{body}{tag}"
 
 
-__all__ = ["dollar_quote", "lookup_name", "needs_unicode_escape", "qualify", "quote"]
+__all__ = [
+    "dollar_quote",
+    "literal",
+    "name_text",
+    "needs_unicode_escape",
+    "qualify",
+    "quote",
+    "regclass_literal",
+]

@@ -126,18 +126,30 @@ class TriggerDefinition:
 
             audit_triggers(spec)[0].create_sql()
         """
+        head, tail = self.create_sql_around_table()
+        return f"{head}{qualify(self.schema, self.table)}{tail}"
+
+    def create_sql_around_table(self) -> tuple[str, str]:
+        """``CREATE TRIGGER`` cut where the table's name goes, for statements that find
+        the table at run time (the partitions of a partitioned table).
+
+        Example::
+
+            head, tail = audit_triggers(spec)[0].create_sql_around_table()
+            head  # 'CREATE TRIGGER "public_item_audit_insert" AFTER INSERT ON '
+        """
         referencing = []
         if self.old_table is not None:
             referencing.append(f"OLD TABLE AS {quote(self.old_table)}")
         if self.new_table is not None:
             referencing.append(f"NEW TABLE AS {quote(self.new_table)}")
-        return (
-            f"CREATE TRIGGER {quote(self.name)} {self.timing} {' OR '.join(self.events)}"
-            f" ON {qualify(self.schema, self.table)}"
-            + (f" REFERENCING {' '.join(referencing)}" if referencing else "")
+        head = f"CREATE TRIGGER {quote(self.name)} {self.timing} {' OR '.join(self.events)} ON "
+        tail = (
+            (f" REFERENCING {' '.join(referencing)}" if referencing else "")
             + f" FOR EACH {'ROW' if self.for_each_row else 'STATEMENT'}"
             f" EXECUTE FUNCTION {qualify(*self.function)}()"
         )
+        return head, tail
 
     def drop_sql(self, *, if_exists: bool = False) -> str:
         """``DROP TRIGGER [IF EXISTS] name ON table``.
@@ -209,9 +221,43 @@ def audit_triggers(spec: AuditSpec) -> tuple[TriggerDefinition, ...]:
                     new_table=new_table,
                 )
             )
-    if spec.record_truncate:
+    if names:  # record_truncate, on a table that holds rows (not partitioned)
         triggers.append(TriggerDefinition(schema, table, names.pop(0), function, ("TRUNCATE",)))
     return tuple(triggers)
+
+
+def partition_triggers(
+    spec: AuditSpec, schema: str, table: str, leaf: bool
+) -> tuple[TriggerDefinition, ...]:
+    """The audit triggers on one partition of a partitioned audited table.
+
+    Statement level: the event triggers of the parent, again, since a statement naming
+    the partition fires only the partition's statement triggers.  Row level: the clone
+    PostgreSQL makes of the parent's row trigger (listed so that a disabled clone is
+    seen; never created or dropped by us).  Leaves: the TRUNCATE trigger too.
+
+    Example::
+
+        [t.name for t in partition_triggers(spec, "public", "item_2024", True)]
+        # ['public_item_audit_insert', ..., 'public_item_audit_truncate']
+    """
+    if not spec.partitioned:
+        return ()
+    template = audit_triggers(spec.replace(schema=schema, table_name=table, partitioned=False))
+    return tuple(
+        TriggerDefinition(
+            schema,
+            table,
+            t.name,
+            spec.qualified_function,
+            t.events,
+            for_each_row=t.for_each_row,
+            old_table=t.old_table,
+            new_table=t.new_table,
+        )
+        for t in template
+        if leaf or t.events != ("TRUNCATE",)
+    )
 
 
 def guard_trigger(spec: AuditSpec) -> TriggerDefinition:
@@ -282,6 +328,7 @@ __all__ = [
     "TriggerDefinition",
     "audit_triggers",
     "drop_trigger_sql",
+    "partition_triggers",
     "guard_trigger",
     "trigger_names_from_sqls",
     "trigger_state_sql",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 0000
-Create Date: 2026-11-26 18:35:04.574855
+Create Date: 2026-12-02 01:36:03.207288
 
 """
 
@@ -138,6 +138,8 @@ def upgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.create_audit_trigger(
         "cart_item",
@@ -161,6 +163,8 @@ def upgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.create_audit_trigger(
         "customer",
@@ -184,6 +188,8 @@ def upgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.create_audit_trigger(
         "order",
@@ -208,6 +214,8 @@ def upgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.create_audit_trigger(
         "order_line",
@@ -232,6 +240,8 @@ def upgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     # ### end Alembic commands ###
 
@@ -261,6 +271,8 @@ def downgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.drop_audit_trigger(
         "order",
@@ -285,6 +297,8 @@ def downgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.drop_audit_trigger(
         "customer",
@@ -308,6 +322,8 @@ def downgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.drop_audit_trigger(
         "cart_item",
@@ -331,6 +347,8 @@ def downgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.drop_audit_trigger(
         "stock",
@@ -353,6 +371,8 @@ def downgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     op.drop_table('order_line_audit')
     op.drop_table('order_line')

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-26 18:35:07.962624
+Create Date: 2026-12-02 01:36:05.603043
 
 """
 
@@ -48,6 +48,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -70,6 +72,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     # ### end Alembic commands ###
@@ -101,6 +105,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -122,6 +128,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.drop_column('customer_audit', 'phone')

@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-26 18:35:11.431777
+Create Date: 2026-12-02 01:36:08.023214
 
 """
 
@@ -50,6 +50,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -71,6 +73,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -96,6 +100,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "cart_item_audit",
@@ -118,6 +124,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -144,6 +152,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -167,6 +177,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -193,6 +205,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_audit",
@@ -216,6 +230,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -242,6 +258,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -265,6 +283,8 @@ def upgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     # ### end Alembic commands ###
@@ -297,6 +317,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -319,6 +341,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -346,6 +370,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_audit",
@@ -368,6 +394,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -395,6 +423,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -417,6 +447,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -443,6 +475,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "cart_item_audit",
@@ -464,6 +498,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -489,6 +525,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -509,6 +547,8 @@ def downgrade() -> None:
             "function_schema": None,
             "security_definer": True,
             "append_only": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.drop_column('stock_audit', 'audit_request_id', schema='audit')

@@ -2,7 +2,7 @@
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-11-26 18:35:14.904778
+Create Date: 2026-12-02 01:36:11.616137
 
 """
 
@@ -46,6 +46,8 @@ def upgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     # ### end Alembic commands ###
 
@@ -75,5 +77,7 @@ def downgrade() -> None:
         function_schema=None,
         security_definer=True,
         append_only=False,
+        partitioned=False,
+        row_security=False,
     )
     # ### end Alembic commands ###
