@@ -422,7 +422,10 @@ def columns_query(relations: Sequence[str]) -> TextClause:
     return text(
         "SELECT w.r, a.attname"
         " FROM pg_catalog.unnest(:relations) AS w(r)"
-        " JOIN pg_catalog.pg_attribute AS a ON a.attrelid = pg_catalog.to_regclass(w.r)"
+        # oid = oid: one built-in type on both sides, so no operator planted on the
+        # search_path can stand in for the comparison.
+        " JOIN pg_catalog.pg_attribute AS a"
+        " ON a.attrelid = CAST(pg_catalog.to_regclass(w.r) AS pg_catalog.oid)"
         " WHERE a.attnum > 0 AND NOT a.attisdropped"
         " ORDER BY w.r, a.attnum"
     ).bindparams(bindparam("relations", list(relations), type_=_TEXT_ARRAY))
