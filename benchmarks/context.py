@@ -382,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
         alembic_audit.install_audit_triggers(md, engine)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql(
-                f"ALTER DATABASE {DATABASE} SET synchronous_commit = {args.synchronous_commit}"
+                f"ALTER DATABASE {sa.make_url(url_text).database} "
+                f"SET synchronous_commit = {args.synchronous_commit}"
             )
         engine.dispose()
         round_trips = count_round_trips(url, names, table, 10)

@@ -61,6 +61,7 @@ def test_install_and_uninstall_run_on_metadata_bind(engine: Engine, bound: str) 
 def test_grants_run_on_metadata_bind(psycopg_engine: Engine, roles: Roles) -> None:
     metadata, _ = models()
     metadata.create_all(psycopg_engine)
+    alembic_audit.install_audit_triggers(metadata, psycopg_engine)  # grants need it
     writer = roles.create("writer")
     metadata.bind = psycopg_engine  # type: ignore[attr-defined]
     with pytest.warns(DeprecationWarning, match=r"grant_audit_access\(metadata, engine\)"):

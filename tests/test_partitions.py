@@ -27,7 +27,6 @@ from tests.fixtures.alembic_project import AlembicProject
 if TYPE_CHECKING:
     from tests.fixtures.roles import Roles
 
-pytest_plugins = ["tests.fixtures.roles"]  # the "roles" fixture
 
 LEVELS = ("row", "statement")
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-02 01:55:58.085878
+Create Date: 2026-12-02 02:37:05.329684
 
 """
 
@@ -77,6 +77,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -105,6 +107,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -139,6 +143,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -169,6 +175,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -203,6 +211,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_audit",
@@ -233,6 +243,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -267,6 +279,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -297,6 +311,8 @@ def upgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     # ### end Alembic commands ###
@@ -336,6 +352,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -366,6 +384,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -400,6 +420,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "order_audit",
@@ -430,6 +452,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -464,6 +488,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -494,6 +520,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.replace_audit_trigger(
@@ -526,6 +554,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -554,6 +584,8 @@ def downgrade() -> None:
             "application_name": False,
             "client_address": False,
             "statement_text": False,
+            "partitioned": False,
+            "row_security": False,
         },
     )
     op.drop_index('stock_audit_transaction_idx', table_name='stock_audit', schema='audit', postgresql_using='btree')
