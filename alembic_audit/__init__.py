@@ -24,7 +24,13 @@ Example::
 import importlib
 
 from .autogen.plugin import register_global
-from .core.errors import AuditError, AuditTableMismatch, OfflineOperationError
+from .core.errors import (
+    AuditError,
+    AuditTableMismatch,
+    OfflineOperationError,
+    RevertConflict,
+    UnknownHistoryError,
+)
 from .core.imports import when_imported
 from .core.naming import (
     DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION,
@@ -33,6 +39,17 @@ from .core.naming import (
 )
 from .core.options import spec_from_table
 from .core.spec import AuditColumn, AuditSpec, SessionSetting
+from .reading import (
+    AuditedTable,
+    Page,
+    Version,
+    Write,
+    as_of,
+    changes,
+    history,
+    restore,
+    revert_transaction,
+)
 from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
 from .runtime.session import set_session_var_stmt, set_session_vars
@@ -97,18 +114,29 @@ __all__ = [
     "DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION",
     "AuditColumn",
     "AuditDDL",
+    "AuditedTable",
     "AuditError",
     "AuditTableMismatch",
     "AuditInfo",
     "AuditSpec",
     "OfflineOperationError",
+    "Page",
+    "RevertConflict",
     "SessionSetting",
+    "UnknownHistoryError",
+    "Version",
+    "Write",
+    "as_of",
     "attach_audit_table",
     "audited_tables",
+    "changes",
     "enable",
     "get_audit_spec",
     "grant_audit_access",
+    "history",
     "install_audit_triggers",
+    "restore",
+    "revert_transaction",
     "revoke_audit_access",
     "set_session_var_stmt",
     "set_session_vars",
