@@ -146,8 +146,10 @@ def sample(psycopg_engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Engine:
         conn.exec_driver_sql(
             "UPDATE product_audit SET audit_current_user = 'app',"
             " audit_transaction_id = (700 + audit_id)::text::xid8,"
-            " audit_operation_timestamp = timestamptz '2025-01-01 10:00:00+00' + audit_id * interval '1 hour',"
-            " audit_change_timestamp = timestamptz '2025-01-01 10:00:00.5+00' + audit_id * interval '1 hour'"
+            " audit_operation_timestamp"
+            " = timestamptz '2025-01-01 10:00:00+00' + audit_id * interval '1 hour',"
+            " audit_change_timestamp"
+            " = timestamptz '2025-01-01 10:00:00.5+00' + audit_id * interval '1 hour'"
         )
     return psycopg_engine
 
@@ -259,7 +261,8 @@ def test_show_as_of_and_revert(
                 "action": "UPDATE",
                 "values": {"name": "pen", "price": "1.50"},
                 "kept": [],
-                "sql": "UPDATE public.product SET name='pen', price=1.50 WHERE public.product.id = 1",
+                "sql": "UPDATE public.product SET name='pen', price=1.50"
+                " WHERE public.product.id = 1",
             }
         ],
     }

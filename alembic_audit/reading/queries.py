@@ -214,10 +214,9 @@ def as_of(
 
     after_truncate = _position_after(source, a, by_then)
     versions = (
-        sa.select(*a.c, in_effect.label(IN_EFFECT))
+        distinct_on(sa.select(*a.c, in_effect.label(IN_EFFECT)), [a.c[k] for k in keys])
         .select_from(select_from)
         .where(a.c[keys[0]].is_not(None), after_truncate)
-        .distinct(*(a.c[k] for k in keys))
         .order_by(
             *(a.c[k] for k in keys),
             in_effect.desc(),
@@ -268,6 +267,17 @@ def as_of(
     else:
         unaudited = sa.select(*empty, sa.false().label(STATE_KNOWN)).where(never_audited)
     return sa.union_all(audited, unaudited).subquery()
+
+
+def distinct_on(select: sa.Select[Any], columns: list[Any]) -> sa.Select[Any]:
+    """``SELECT DISTINCT ON (columns) ...``: SQLAlchemy 2.1's ``postgresql.distinct_on``
+    (``select.distinct(*columns)`` is deprecated there), 2.0's ``distinct(*columns)``."""
+    try:
+        from sqlalchemy.dialects.postgresql import distinct_on as extension  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:  # SQLAlchemy 2.0
+        return select.distinct(*columns)
+    result: sa.Select[Any] = select.ext(extension(*columns))  # type: ignore[attr-defined,unused-ignore]
+    return result
 
 
 def _is_meta(source: AuditedTable, name: str) -> bool:
