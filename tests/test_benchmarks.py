@@ -19,6 +19,26 @@ RUNS = {
     "writes": ["--rows", "50", "--single", "20", "--block", "10", "--repeat", "1", "--peers"],
     "one_row_breakdown": ["--rounds", "1", "--transactions", "20", "--workload", "update"],
     "autogenerate": ["--sizes", "3", "--repeat", "1"],
+    "history_api": [
+        "--rows",
+        "3000",
+        "--keys",
+        "300",
+        "--samples",
+        "3",
+        "--depths",
+        "100,1000",
+        "--page",
+        "20",
+        "--asof-rows",
+        "2000",
+        "--asof-keys",
+        "200",
+        "--lookup",
+        "50",
+        "--asof-repeat",
+        "1",
+    ],
     "reads": [
         "--rows",
         "3000",
@@ -46,6 +66,15 @@ EXPECTED = {
         "SECURITY DEFINER (statement - invoker)",
     ],
     "reads": ["one row's history:", "hist_audit_row_idx", "snapshot of 100 rows:"],
+    "history_api": [
+        "history of one row:",
+        "as_of for 50 keys over 2000 audit rows: one query,",
+        "asof_audit_row_idx",
+        "| 2980 |",
+        "deepest page / first page:",
+        "hist_audit_time_idx",
+        "with a BRIN time index instead, page at depth 0:",
+    ],
     "autogenerate": ["\n3 | 2 | "],  # 3 tables, 2 catalog queries added
 }
 
