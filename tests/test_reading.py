@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import alembic_audit
 from alembic_audit.reading.timeline import timeline_query
@@ -639,3 +640,37 @@ def test_as_of_arguments() -> None:
     )
     with pytest.raises(alembic_audit.AuditError, match="has no primary key"):
         alembic_audit.as_of(keyless, datetime.datetime.now())
+
+
+def test_orm_classes(database_url: URL, reader: Reader) -> None:
+    """ORM classes are accepted wherever a table is."""
+
+    class Base(DeclarativeBase):
+        pass
+
+    class Note(Base):
+        __tablename__ = "note"
+        __table_args__ = {"info": {"audit.options": {"enabled": True}}}
+        id: Mapped[int] = mapped_column(primary_key=True)
+        text: Mapped[str]
+
+    engine = sa.create_engine(with_driver(database_url, "psycopg"), poolclass=sa.NullPool)
+    Base.metadata.create_all(engine)
+    alembic_audit.install_audit_triggers(Base.metadata, engine)
+    with Session(engine) as session, session.begin():
+        session.add(Note(id=1, text="draft"))
+    with engine.connect() as conn:
+        middle = conn.execute(sa.text("SELECT clock_timestamp()")).scalar_one()
+    with Session(engine) as session, session.begin():
+        session.get_one(Note, 1).text = "final"
+    versions = reader.call(alembic_audit.history, Note, 1, session=True)
+    assert [v.changes.get("text") for v in versions] == [(None, "draft"), ("draft", "final")]
+    q = alembic_audit.as_of(Note, middle)
+    assert reader.rows(sa.select(q.c.text)) == [{"text": "draft"}]
+    page = reader.call(alembic_audit.changes, Base.metadata, tables=[Note])
+    assert [v.operation for v in page.items] == ["I", "U"]
+    writes = reader.call(alembic_audit.restore, Note, 1, to=versions[0], session=True, commit=True)
+    assert [w.action for w in writes] == ["UPDATE"]
+    with Session(engine) as session:
+        assert session.get_one(Note, 1).text == "draft"
+    engine.dispose()

@@ -156,7 +156,12 @@ def find_table(conn: Connection, name: str) -> AuditedTable:
 
 
 def all_tables(conn: Connection, out: Output) -> list[AuditedTable]:
-    """Every audited table, reflected (a progress bar on a terminal)."""
+    """Every audited table, reflected (a progress bar on a terminal).
+
+    Example::
+
+        [t.name for t in all_tables(conn, out)]  # ['public.order', ...]
+    """
     specs = audited_specs(conn)
     if not specs:
         raise CliError("the database has no audited table")
@@ -241,7 +246,12 @@ def _key_text(key: dict[str, Any]) -> str:
 
 
 def print_version(out: Output, v: Version) -> None:
-    """One version as ``log`` and ``show`` print it: a header, then its diff."""
+    """One version as ``log`` and ``show`` print it: a header, then its diff.
+
+    Example::
+
+        print_version(out, alembic_audit.history(conn, source, {"id": 7})[0])
+    """
     where = v.table if v.operation == "T" else f"{v.table} {_key_text(v.key)}"
     header = f"{OPERATIONS.get(v.operation, v.operation)} {where} (audit_id {v.audit_id})"
     out.text(out.paint(header, "yellow"))
@@ -265,6 +275,12 @@ def print_version(out: Output, v: Version) -> None:
 
 
 def log(args: argparse.Namespace, out: Output) -> int:
+    """``alembic-audit log TABLE PK...``: one row's versions with their diffs.
+
+    Example::
+
+        $ alembic-audit log order 7
+    """
     with connect(args) as conn:
         source = find_table(conn, args.table)
         key = key_values(conn, source, args.pk)
@@ -278,6 +294,12 @@ def log(args: argparse.Namespace, out: Output) -> int:
 
 
 def show(args: argparse.Namespace, out: Output) -> int:
+    """``alembic-audit show TRANSACTION_ID``: every change of one transaction.
+
+    Example::
+
+        $ alembic-audit show 7421 --json
+    """
     with connect(args) as conn:
         sources = all_tables(conn, out)
         usable = [s for s in sources if s.spec.transaction_id and s.spec.identity]
@@ -311,6 +333,12 @@ def show(args: argparse.Namespace, out: Output) -> int:
 
 
 def show_as_of(args: argparse.Namespace, out: Output) -> int:
+    """``alembic-audit as-of TABLE WHEN``: the table's rows at a time, or after a transaction.
+
+    Example::
+
+        $ alembic-audit as-of order 2025-01-01T12:00:00+00:00
+    """
     if (args.when is None) == (args.transaction is None):
         raise CliError("as-of: give a time (WHEN) or --transaction, not both")
     unknown: Literal["raise", "include"] = "include" if args.include_unknown else "raise"
@@ -341,6 +369,12 @@ def show_as_of(args: argparse.Namespace, out: Output) -> int:
 
 
 def revert(args: argparse.Namespace, out: Output) -> int:
+    """``alembic-audit revert TRANSACTION_ID``: undo one transaction (or print how).
+
+    Example::
+
+        $ alembic-audit revert 7421 --dry-run
+    """
     settings: dict[str, str] = {}
     for item in args.settings:
         name, sep, value = item.partition("=")

@@ -76,7 +76,8 @@ def install_error_translation() -> None:
 def _translate(context: Any) -> None:
     text = str(context.original_exception)
     start = text.find(MARKER)
-    if start < 0:
+    # Only our own failing casts: "invalid input syntax for type ...: "alembic-audit: ...""
+    if start < 0 or "invalid input syntax for type" not in text[:start]:
         return
     message = text[start + len(MARKER) :].splitlines()[0]
     end = message.rfind('"')
@@ -97,7 +98,12 @@ def fail(message: ColumnElement[Any], type_: Any = sa.Integer) -> ColumnElement[
 
 
 def key_text(source: AuditedTable, t: Any) -> ColumnElement[str]:
-    """``id=7`` / ``order_id=1, product_id=2``: a row's key as text, in SQL."""
+    """``id=7`` / ``order_id=1, product_id=2``: a row's key as text, in SQL.
+
+    Example::
+
+        sa.select(key_text(source, source.audit))
+    """
     parts: list[Any] = []
     for n, c in enumerate(source.key_columns):
         parts += [(", " if n else "") + f"{c}=", sa.cast(t.c[c], sa.Text)]
@@ -271,7 +277,12 @@ def as_of(
 
 def distinct_on(select: sa.Select[Any], columns: list[Any]) -> sa.Select[Any]:
     """``SELECT DISTINCT ON (columns) ...``: SQLAlchemy 2.1's ``postgresql.distinct_on``
-    (``select.distinct(*columns)`` is deprecated there), 2.0's ``distinct(*columns)``."""
+    (``select.distinct(*columns)`` is deprecated there), 2.0's ``distinct(*columns)``.
+
+    Example::
+
+        distinct_on(sa.select(t), [t.c.id]).order_by(t.c.id, t.c.audit_id.desc())
+    """
     try:
         from sqlalchemy.dialects.postgresql import distinct_on as extension  # type: ignore[attr-defined,unused-ignore]
     except ImportError:  # SQLAlchemy 2.0

@@ -65,7 +65,12 @@ CURSOR_FORMAT = 1
 
 
 class TID(UserDefinedType[str]):
-    """PostgreSQL's ``tid`` (a row's physical address), for ``ctid = ANY(...)``."""
+    """PostgreSQL's ``tid`` (a row's physical address), for ``ctid = ANY(...)``.
+
+    Example::
+
+        sa.cast(sa.literal(["(0,1)"], ARRAY(sa.Text)), ARRAY(TID()))
+    """
 
     cache_ok = True
 
@@ -91,7 +96,12 @@ class Page:
 @dataclass(frozen=True)
 class Position:
     """Where a row sits in the timeline: the null-time segment first, then by time;
-    within equal times, by table name (``rank``) then ``audit_id``."""
+    within equal times, by table name then ``audit_id``.  A cursor is its encoding.
+
+    Example::
+
+        Position.decode(page.next_cursor).audit_id  # 42
+    """
 
     time: datetime.datetime | None
     table: str
