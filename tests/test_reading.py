@@ -207,6 +207,12 @@ def test_history_reads_the_spec_from_the_database(written: Shop, reader: Reader)
     spec = alembic_audit.get_audit_spec(written.orders)
     versions = reader.call(alembic_audit.history, spec, 1)
     assert [v.values["status"] for v in versions] == ["new", "paid"]
+    # as_of has no connection: the tables are built from the spec's type text.
+    q = alembic_audit.as_of(spec, written.moments["after t1"])
+    assert reader.rows(sa.select(q.c.id, q.c.tags, q.c.data).order_by(q.c.id)) == [
+        {"id": 1, "tags": ["a"], "data": {"k": 1}},
+        {"id": 2, "tags": [], "data": None},
+    ]
 
 
 # -- as_of -------------------------------------------------------------------------------------
