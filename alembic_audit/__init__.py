@@ -24,7 +24,13 @@ Example::
 import importlib
 
 from .autogen.plugin import register_global
-from .core.errors import AuditError, AuditTableMismatch, OfflineOperationError
+from .core.errors import (
+    AuditError,
+    AuditTableMismatch,
+    OfflineOperationError,
+    RevertConflict,
+    UnknownHistoryError,
+)
 from .core.imports import when_imported
 from .core.naming import (
     DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION,
@@ -33,6 +39,17 @@ from .core.naming import (
 )
 from .core.options import spec_from_table
 from .core.spec import AuditColumn, AuditSpec, SessionSetting
+from .reading import (
+    AuditedTable,
+    Page,
+    Version,
+    Write,
+    as_of,
+    changes,
+    history,
+    restore,
+    revert_transaction,
+)
 from .runtime.context import (
     audit_context,
     current_audit_context,
@@ -106,22 +123,33 @@ __all__ = [
     "AuditContextMiddleware",
     "AuditContextWSGIMiddleware",
     "AuditDDL",
+    "AuditedTable",
     "AuditError",
     "AuditTableMismatch",
     "AuditInfo",
     "AuditSpec",
     "OfflineOperationError",
+    "Page",
+    "RevertConflict",
     "SessionSetting",
     "asgi_header",
+    "UnknownHistoryError",
+    "Version",
+    "Write",
+    "as_of",
     "attach_audit_table",
     "audit_context",
     "audited_tables",
     "current_audit_context",
+    "changes",
     "enable",
     "get_audit_spec",
     "grant_audit_access",
+    "history",
     "install_audit_triggers",
     "install_context",
+    "restore",
+    "revert_transaction",
     "revoke_audit_access",
     "set_session_var_stmt",
     "set_session_vars",

@@ -11,7 +11,7 @@ server time with ``EXPLAIN (ANALYZE)``:
 - the same query with the row index dropped (in a transaction rolled back afterwards),
   for ``--samples-without`` keys: what every history read costs without it;
 - one transaction's rows, through the transaction index;
-- a one-hour time range, through the BRIN index.
+- a one-hour time range, through the time index.
 
 Then ``--snapshot-rows`` rows in an audited table get their baseline
 (``op.create_audit_trigger(..., snapshot=True)`` runs the same statement): wall time.

@@ -169,7 +169,7 @@ CREATE TABLE {table}_audit (
     audit_username varchar(40) DEFAULT NULLIF(current_setting('audit.username', true), '')
 );
 CREATE INDEX ON {table}_audit (id, audit_id);
-CREATE INDEX ON {table}_audit USING brin (audit_change_timestamp);
+CREATE INDEX ON {table}_audit (audit_change_timestamp, audit_id);
 CREATE INDEX ON {table}_audit (audit_transaction_id);
 CREATE FUNCTION {table}_audit() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

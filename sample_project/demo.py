@@ -12,14 +12,19 @@ Steps:
    write without a username, refused);
 3. the audit trail of one order, as a table, in the order of its changes (``audit_id``);
 4. one transaction's rows across tables, grouped by ``audit_transaction_id``;
-5. ``alembic check``: the models and the database agree (no false positives);
-6. a trigger function edited by hand: ``alembic check`` reports the drift;
-7. ``alembic downgrade base``: no table, function or trigger is left.
+5. one order's history with diffs (``alembic_audit.history``);
+6. the shop as of a moment between two writes (``alembic_audit.as_of``);
+7. one transaction reverted (``alembic_audit.revert_transaction``), after a revert that
+   later changes make unsafe was refused;
+8. ``alembic check``: the models and the database agree (no false positives);
+9. a trigger function edited by hand: ``alembic check`` reports the drift;
+10. ``alembic downgrade base``: no table, function or trigger is left.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import logging
 import sys
@@ -75,7 +80,10 @@ class Demo:
     out: Callable[[str], None] = print
     alembic_output: io.StringIO = field(default_factory=io.StringIO)
     order_id: int | None = None
+    pen_id: int | None = None
     request_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    #: A moment between bob's write and alice's next one (the database's clock).
+    between: datetime.datetime | None = None
 
     @property
     def config(self) -> Config:
@@ -156,6 +164,10 @@ def writes(demo: Demo) -> None:
         session.get_one(Order, demo.order_id).status = "paid"
         session.get_one(Stock, pen_id).quantity -= 2
     demo.out(f"   bob   (request {str(bob)[:8]}): order paid, stock 100 -> 98")
+    demo.pen_id = pen_id
+    moment = demo.scalar("SELECT clock_timestamp()")
+    assert isinstance(moment, datetime.datetime)
+    demo.between = moment
     with Session(demo.engine) as session, session.begin():
         alembic_audit.set_session_vars(session, username="alice", request_id=alice_again)
         session.get_one(Order, demo.order_id).status = "shipped"
@@ -251,6 +263,94 @@ def one_transaction(demo: Demo) -> None:
     expect(rows == wanted, f"transaction rows {rows}, expected {wanted}")
 
 
+def order_history(demo: Demo) -> None:
+    """``alembic_audit.history``: the order's versions, each with what changed."""
+    with Session(demo.engine) as session:
+        versions = alembic_audit.history(session, Order, demo.order_id)
+    for v in versions:
+        when = v.timestamp.strftime("%H:%M:%S.%f")[:-3] if v.timestamp else "?"
+        demo.out(
+            f"   {v.operation} audit_id {v.audit_id} at {when} by {v.settings['username']} "
+            f"(transaction {v.transaction_id})"
+        )
+        for column, (old, new) in v.changes.items():
+            if column in ("status", "customer_id") or v.operation != "I":
+                demo.out(f"       {column}: {old!r} -> {new!r}")
+    got = [(v.operation, v.changes.get("status")) for v in versions]
+    wanted = [("I", (None, "new")), ("U", ("new", "paid")), ("U", ("paid", "shipped"))]
+    expect(got == wanted, f"history {got}, expected {wanted}")
+    expect("created_at" in versions[0].values, "the audited columns are not all there")
+
+
+def shop_as_of(demo: Demo) -> None:
+    """``alembic_audit.as_of``: the order and the stock between bob's and alice's writes."""
+    assert demo.between is not None
+    orders = alembic_audit.as_of(Order, demo.between)
+    stock = alembic_audit.as_of(Stock, demo.between)
+    with demo.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(orders.c.id, orders.c.status, orders.c.audit_username, stock.c.quantity)
+            .join(order_line, order_line.c.order_id == orders.c.id)
+            .join(stock, stock.c.product_id == order_line.c.product_id)
+            .where(orders.c.id == demo.order_id)
+        ).all()
+        now = conn.execute(sa.select(Order.status).where(Order.id == demo.order_id)).scalar()
+    demo.out(f"   as of {demo.between.strftime('%H:%M:%S.%f')[:-3]} (after bob, before alice):")
+    show_table(
+        demo,
+        ("order", "status", "changed by", "stock"),
+        [tuple(r) for r in rows],
+    )
+    demo.out(f"   now: status {now!r}")
+    wanted = [(demo.order_id, "paid", "bob", 98)]
+    expect([tuple(r) for r in rows] == wanted, f"as of: {rows}, expected {wanted}")
+
+
+def revert(demo: Demo) -> None:
+    """A mistaken transaction undone; a revert that later changes make unsafe, refused."""
+    order_audit = metadata.tables["order_audit"]
+    with demo.engine.connect() as conn:
+        bobs = conn.execute(
+            sa.select(order_audit.c.audit_transaction_id).where(
+                order_audit.c.audit_request_id == demo.request_ids["bob"]
+            )
+        ).scalar_one()
+    # Bob's transaction paid the order, which alice shipped since: refused, named.
+    with demo.engine.begin() as conn:
+        alembic_audit.set_session_vars(conn, username="admin")
+        try:
+            alembic_audit.revert_transaction(conn, bobs, metadata)
+        except alembic_audit.RevertConflict as exc:
+            demo.out(f"   revert of bob's transaction {bobs}: refused")
+            demo.out(f"     {str(exc).split(': ', 2)[2].split('; pass')[0]}")
+        else:
+            raise StepFailed("a revert over later changes was not refused")
+    # A mistake: carol zeroes the stock and cancels the order.
+    with Session(demo.engine) as session, session.begin():
+        alembic_audit.set_session_vars(session, username="carol")
+        session.get_one(Stock, demo.pen_id).quantity = 0
+        session.get_one(Order, demo.order_id).status = "cancelled"
+        mistake = session.execute(sa.text("SELECT pg_current_xact_id()::text::bigint")).scalar()
+    demo.out(f"   carol's transaction {mistake}: stock 98 -> 0, order shipped -> cancelled")
+    with demo.engine.begin() as conn:
+        alembic_audit.set_session_vars(conn, username="admin")
+        writes = alembic_audit.revert_transaction(conn, mistake, metadata)
+    for w in writes:
+        demo.out(f"   reverted: {w.sql}")
+    status = demo.scalar('SELECT status FROM "order" WHERE id = :id', id=demo.order_id)
+    quantity = demo.scalar(
+        "SELECT quantity FROM inventory.stock WHERE product_id = :id", id=demo.pen_id
+    )
+    expect((status, quantity) == ("shipped", 98), f"after the revert: {status!r}, {quantity}")
+    with Session(demo.engine) as session:
+        last = alembic_audit.history(session, Stock, demo.pen_id)[-1]
+    demo.out(
+        f"   the revert is history too: {last.operation} by {last.settings['username']}, "
+        f"quantity {last.changes['quantity'][0]} -> {last.changes['quantity'][1]}"
+    )
+    expect(last.settings["username"] == "admin", "the revert was not recorded as admin's")
+
+
 @contextlib.contextmanager
 def captured_audit_log() -> Iterator[list[str]]:
     """What the alembic_audit comparator logs (its 'Detected ...' lines)."""
@@ -334,6 +434,9 @@ STEPS: list[tuple[str, Callable[[Demo], None]]] = [
     ("writes as two users, each with a request id", writes),
     ("the audit trail of one order", audit_trail),
     ("one transaction's changes, across tables", one_transaction),
+    ("one order's history, with diffs", order_history),
+    ("the shop as of a moment between two writes", shop_as_of),
+    ("one transaction reverted", revert),
     ("alembic check: models and database agree", check_clean),
     ("a trigger function edited by hand: the drift is reported", hand_edit),
     ("alembic downgrade base", downgrade_base),

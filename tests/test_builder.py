@@ -62,7 +62,7 @@ def test_audit_table_shape():
         for i in audit.indexes
     } == {
         "item_audit_row_idx": (["id", "audit_id"], "btree"),
-        "item_audit_time_idx": (["audit_change_timestamp"], "brin"),
+        "item_audit_time_idx": (["audit_change_timestamp", "audit_id"], "btree"),
         "item_audit_transaction_idx": (["audit_transaction_id"], "btree"),
     }
     for name in ("id", "name", "price"):

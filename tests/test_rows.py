@@ -251,7 +251,9 @@ def test_the_indexes_are_what_one_rows_history_and_a_transaction_read(
     assert "item_statement_audit_row_idx" in plan
     assert "Index Scan using item_statement_audit_row_idx" in ordered and "Sort" not in ordered
     assert "item_statement_audit_transaction_idx" in xact_plan
-    assert "USING brin (audit_change_timestamp)" in indexes["item_statement_audit_time_idx"]
+    assert (
+        "USING btree (audit_change_timestamp, audit_id)" in indexes["item_statement_audit_time_idx"]
+    )
     assert "(id, audit_id)" in indexes["item_statement_audit_row_idx"]
     del audit
 

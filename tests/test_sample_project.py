@@ -173,15 +173,20 @@ def test_demo_succeeds(database_url: URL) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for number in range(1, 8):
-        assert f"[{number}/7]" in out
-    assert out.count("   ok (") == 7
+    for number in range(1, 11):
+        assert f"[{number}/10]" in out
+    assert out.count("   ok (") == 10
     assert "| U  | bob      |" in out
     # One transaction's rows, from two audit tables, grouped by its transaction id.
     assert "| audit.stock_audit | U  |" in out and "| order_audit       | U  |" in out
     assert "No new upgrade operations detected." in out
     assert "body edited" in out
-    assert out.rstrip().splitlines()[-1].startswith("all 7 steps behaved as shown")
+    # The history API: diffs, a moment between two writes, a revert (and a refused one).
+    assert "       status: 'new' -> 'paid'" in out
+    assert "(after bob, before alice)" in out and "| paid   | bob        | 98    |" in out
+    assert "revert of bob's transaction" in out and ": refused" in out
+    assert "the revert is history too: U by admin, quantity 0 -> 98" in out
+    assert out.rstrip().splitlines()[-1].startswith("all 10 steps behaved as shown")
 
 
 def test_demo_fails_loudly_when_a_step_misbehaves(alembic_engine: Engine) -> None:

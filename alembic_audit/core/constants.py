@@ -47,8 +47,9 @@ RESERVED_COLUMNS: tuple[str, ...] = (
 OPERATIONS: tuple[str, ...] = ("I", "U", "D", "T", "S")
 
 #: Index kinds on an audit table (option ``indexes``): one row's history (btree on the
-#: primary key and ``audit_id``), a time range (BRIN on the change time), one
-#: transaction's rows (btree on ``audit_transaction_id``).
+#: primary key and ``audit_id``), a time range and the timeline in order (btree on the
+#: change time and ``audit_id``), one transaction's rows (btree on
+#: ``audit_transaction_id``).
 INDEX_KINDS: tuple[str, ...] = ("row", "time", "transaction")
 
 

@@ -49,4 +49,43 @@ class AuditTableMismatch(AuditError):
         self.statements = statements
 
 
-__all__ = ["AuditError", "AuditTableMismatch", "OfflineOperationError"]
+class UnknownHistoryError(AuditError):
+    """The history asked for is not recorded: a row existed before auditing began and
+    has no baseline (``'S'``) row, or a transaction wrote no audit rows there.  Raised
+    instead of making a state up.
+
+    Example::
+
+        try:
+            conn.execute(sa.select(alembic_audit.as_of(Order, noon))).all()
+        except alembic_audit.UnknownHistoryError as exc:
+            print(exc)  # as_of(public.order) at ...: the state of the row id=7 is unknown ...
+    """
+
+
+class RevertConflict(AuditError):
+    """``revert_transaction`` refused: later transactions changed rows the transaction
+    changed.  ``rows`` names them: ``(table, key, later transaction ids)``.
+
+    Example::
+
+        try:
+            alembic_audit.revert_transaction(conn, 1234, metadata)
+        except alembic_audit.RevertConflict as exc:
+            print(exc.rows)  # [('public.order', {'id': 5}, (1240,))]
+    """
+
+    def __init__(
+        self, message: str, rows: list[tuple[str, dict[str, object], tuple[int | None, ...]]]
+    ) -> None:
+        super().__init__(message)
+        self.rows = rows
+
+
+__all__ = [
+    "AuditError",
+    "AuditTableMismatch",
+    "OfflineOperationError",
+    "RevertConflict",
+    "UnknownHistoryError",
+]

@@ -359,8 +359,11 @@ class AuditSpec:
         ``row``: btree on the primary key then ``audit_id`` (else the time), so one
         row's history is an index range read in order; none without a primary key (or
         with an excluded key column).
-        ``time``: BRIN on :attr:`time_column` (tiny, and audit rows arrive in time
-        order).  ``transaction``: btree on ``audit_transaction_id``.
+        ``time``: btree on :attr:`time_column` then ``audit_id``: a time range, and the
+        timeline across tables (``alembic_audit.changes``) read in order, a page at a time
+        at any depth (a BRIN index, smaller, cannot give rows in order: each page would
+        sort every row after the cursor).  ``transaction``: btree on
+        ``audit_transaction_id``.
 
         Example::
 
@@ -387,10 +390,10 @@ class AuditSpec:
                     )
                 )
             elif kind == "time":
+                # audit_id second: the keyset of the timeline's pages, (time, audit_id).
+                columns = (self.time_column, ID_COLUMN) if self.identity else (self.time_column,)
                 out.append(
-                    IndexDefinition(
-                        fit_identifier(f"{name}_time_idx"), (self.time_column,), "brin", kind
-                    )
+                    IndexDefinition(fit_identifier(f"{name}_time_idx"), columns, "btree", kind)
                 )
             elif kind == "transaction" and self.transaction_id:
                 out.append(

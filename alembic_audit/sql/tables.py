@@ -86,7 +86,7 @@ def create_index_sql(spec: AuditSpec, index: IndexDefinition) -> str:
     Example::
 
         create_index_sql(spec, spec.indexes_on_audit_table[1])
-        # 'CREATE INDEX "item_audit_time_idx" ON "public"."item_audit" USING brin (...)'
+        # 'CREATE INDEX "item_audit_time_idx" ON "public"."item_audit" USING btree (...)'
     """
     columns = ", ".join(quote(c) for c in index.columns)
     return (
