@@ -21,6 +21,10 @@ Example::
         conn.execute(item.insert().values(name="pen"))
 """
 
+from typing import Any
+
+from sqlalchemy import Table
+
 from .autogen.plugin import register_global
 from .core.errors import AuditError, OfflineOperationError
 from .core.naming import (
@@ -33,8 +37,15 @@ from .core.spec import AuditColumn, AuditSpec, SessionSetting
 from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
 from .runtime.session import set_session_var_stmt, set_session_vars
-from .schema import builder
-from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
+from .schema import builder, selection
+from .schema.builder import (
+    AuditInfo,
+    attach_audit_table,
+    audited_tables,
+    get_audit_spec,
+    sync_table,
+)
+from .schema.selection import Selection, TableOptions
 from .sql.statement import AuditDDL
 
 __version__ = "0.1.0"
@@ -65,6 +76,42 @@ def enable() -> None:
     register_global()
 
 
+def audit(
+    target: object,
+    *,
+    include: Selection | None = None,
+    exclude: Selection | None = None,
+    table_options: TableOptions | None = None,
+    **options: Any,
+) -> list[Table]:
+    """Audit tables that are already defined (an existing application's models, Core
+    association tables), by MetaData, predicate or list, with options for all and per
+    table; return the tables this call audits.  Also does what :func:`enable` does.
+
+    ``include=`` / ``exclude=``: a predicate on the ``Table``, or table names (``"name"``
+    in any schema, ``"schema.name"``), ``Table`` objects and ORM classes.
+    ``table_options=``: a dict of table name -> options, or a function of the ``Table``.
+    Tables declaring their own ``info["audit.options"]`` keep them.  See
+    :func:`alembic_audit.schema.selection.audit`.
+
+    Example::
+
+        import alembic_audit
+        from myapp.models import Base  # every model imported
+
+        alembic_audit.audit(
+            Base.metadata,
+            exclude=["session_cache"],
+            session_settings=[sa.Column("username", sa.String(50))],
+            table_options={"payment": {"level": "row"}},
+        )
+    """
+    enable()
+    return selection.audit(
+        target, include=include, exclude=exclude, table_options=table_options, **options
+    )
+
+
 __all__ = [
     "DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION",
     "DEFAULT_AUDIT_TABLE_NAMING_CONVENTION",
@@ -77,6 +124,7 @@ __all__ = [
     "OfflineOperationError",
     "SessionSetting",
     "attach_audit_table",
+    "audit",
     "audited_tables",
     "enable",
     "get_audit_spec",
@@ -86,5 +134,6 @@ __all__ = [
     "set_session_var_stmt",
     "set_session_vars",
     "spec_from_table",
+    "sync_table",
     "uninstall_audit_triggers",
 ]

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Connection
 
+from ..core.constants import META_COLUMNS
 from ..core.spec import AuditSpec
 from ..sql import catalog
 from ..sql.function import FunctionHeader
@@ -119,6 +120,53 @@ class FoundAudit:
     @property
     def spec(self) -> AuditSpec | None:
         return self.function.spec if self.function is not None else None
+
+
+@dataclass(frozen=True)
+class FoundColumn:
+    """A column of an audit table as found in ``pg_attribute``.
+
+    ``type`` is ``format_type``'s text; the flags say whether the column has what an
+    audit column never has (NOT NULL aside): a default, an identity, a generated value,
+    a comment.
+
+    Example::
+
+        found_tables[("public", "item_audit")].columns["name"].type
+        # 'character varying(20)'
+    """
+
+    name: str
+    type: str
+    not_null: bool
+    has_default: bool = False
+    identity: bool = False
+    generated: bool = False
+    has_comment: bool = False
+
+
+@dataclass
+class FoundTable:
+    """An audit table as found in the catalog: its columns in order, and whether it has
+    anything an audit table made by alembic-audit has not (an index, a constraint, a
+    comment), which autogenerate then leaves to Alembic's own comparison.
+
+    Example::
+
+        found = inspector.audit_tables([("public", "item_audit")], ["public"])
+        list(found[("public", "item_audit")].columns)  # ['id', 'name', 'audit_operation', ...]
+    """
+
+    schema: str
+    name: str
+    columns: dict[str, FoundColumn] = field(default_factory=dict)
+    has_indexes: bool = False
+    has_constraints: bool = False
+    has_comment: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
 
 
 @dataclass
@@ -225,6 +273,46 @@ class PGAdvancedInspector:
             for r in rows
         ]
         return _group(functions, triggers, wanted, self.queries)
+
+    def audit_tables(
+        self, tables: Iterable[tuple[str, str]], scan_schemas: Iterable[str]
+    ) -> dict[tuple[str, str], FoundTable]:
+        """The audit tables named by ``tables`` that exist, and every table of
+        ``scan_schemas`` that has the audit table's own columns, in one query.
+
+        Example::
+
+            inspector.audit_tables([("public", "item_audit")], ["public"])
+            # {('public', 'item_audit'): FoundTable(...)}
+        """
+        rows = self.connection.execute(
+            catalog.audit_tables_query(),
+            catalog.audit_table_params(
+                sorted(set(tables)), sorted(set(scan_schemas)), META_COLUMNS
+            ),
+        ).all()
+        self.queries += 1
+        found: dict[tuple[str, str], FoundTable] = {}
+        for r in rows:
+            table = found.get((r.nspname, r.relname))
+            if table is None:
+                table = found[(r.nspname, r.relname)] = FoundTable(
+                    r.nspname,
+                    r.relname,
+                    has_indexes=bool(r.has_indexes),
+                    has_constraints=bool(r.has_constraints),
+                    has_comment=bool(r.has_comment),
+                )
+            table.columns[r.attname] = FoundColumn(
+                r.attname,
+                r.type,
+                bool(r.attnotnull),
+                has_default=bool(r.atthasdef),
+                identity=bool(r.identity),
+                generated=bool(r.generated),
+                has_comment=bool(r.column_comment),
+            )
+        return found
 
     # -- the questions the ops and the grant helpers ask ------------------------------
 
@@ -389,6 +477,8 @@ def _group(
 __all__ = [
     "AuditCatalog",
     "FoundAudit",
+    "FoundColumn",
+    "FoundTable",
     "PGAdvancedInspector",
     "ReflectedFunction",
     "ReflectedTrigger",

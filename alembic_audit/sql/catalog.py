@@ -65,6 +65,36 @@ ORDER BY n.nspname, c.relname, t.tgname
 
 _TEXT_ARRAY = ARRAY(Text)
 
+# The columns of audit tables, for autogenerate's own comparison of them: the tables
+# named (the models' audit tables, those the found functions write to), and every table
+# of the scanned schemas that has the audit table's own columns (history kept after
+# auditing was turned off).  One row per column; what Alembic would also compare (an
+# index, a constraint, a comment, a default) is flagged, not read.
+_AUDIT_TABLES = """
+SELECT n.nspname, c.relname,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i WHERE i.indrelid = c.oid) AS has_indexes,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
+               WHERE k.conrelid = c.oid AND k.contype <> 'n') AS has_constraints,
+       pg_catalog.obj_description(c.oid, 'pg_class') IS NOT NULL AS has_comment,
+       a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+       a.attnotnull, a.atthasdef, CAST(a.attidentity AS text) <> '' AS identity,
+       CAST(a.attgenerated AS text) <> '' AS generated,
+       pg_catalog.col_description(c.oid, a.attnum) IS NOT NULL AS column_comment
+FROM pg_catalog.pg_class AS c
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relkind IN ('r', 'p')
+  AND ((n.nspname, c.relname) IN (
+           SELECT w.s, w.r
+           FROM ROWS FROM (pg_catalog.unnest(:table_schemas),
+                           pg_catalog.unnest(:table_names)) AS w(s, r))
+       OR (n.nspname = ANY(:scan_schemas)
+           AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute AS m
+                WHERE m.attrelid = c.oid AND m.attname = ANY(:meta_columns)
+                  AND NOT m.attisdropped) = pg_catalog.cardinality(:meta_columns)))
+ORDER BY n.nspname, c.relname, a.attnum
+"""
+
 
 def functions_query() -> TextClause:
     """The query listing candidate audit functions (one round trip for all schemas).
@@ -122,6 +152,41 @@ def trigger_params(
         "tg_schemas": [w[0] for w in wanted],
         "tg_tables": [w[1] for w in wanted],
         "tg_names": [w[2] for w in wanted],
+    }
+
+
+def audit_tables_query() -> TextClause:
+    """The columns of audit tables, named or found by their own columns (one round trip).
+
+    Example::
+
+        rows = connection.execute(
+            audit_tables_query(), audit_table_params([("public", "item_audit")], ["public"], meta)
+        ).all()
+    """
+    return text(_AUDIT_TABLES).bindparams(
+        bindparam("table_schemas", type_=_TEXT_ARRAY),
+        bindparam("table_names", type_=_TEXT_ARRAY),
+        bindparam("scan_schemas", type_=_TEXT_ARRAY),
+        bindparam("meta_columns", type_=_TEXT_ARRAY),
+    )
+
+
+def audit_table_params(
+    tables: Sequence[tuple[str, str]], scan_schemas: Sequence[str], meta_columns: Sequence[str]
+) -> dict[str, Any]:
+    """Bind values for :func:`audit_tables_query`.
+
+    Example::
+
+        audit_table_params([("public", "item_audit")], ["public"], ["audit_operation"])
+        # {'table_schemas': ['public'], 'table_names': ['item_audit'], ...}
+    """
+    return {
+        "table_schemas": [t[0] for t in tables],
+        "table_names": [t[1] for t in tables],
+        "scan_schemas": list(scan_schemas),
+        "meta_columns": list(meta_columns),
     }
 
 

@@ -34,6 +34,9 @@ _FORMAT_KEY = "format"
 # ``*`` (a comment could end or, PostgreSQL nesting block comments, begin), ``:`` (a
 # ``text()`` bind parameter), ``%`` (a format character for ``DDL()`` and DBAPIs).
 _ESCAPES = {"*": "\\u002a", ":": "\\u003a", "%": "\\u0025"}
+_TRANSLATION = str.maketrans(_ESCAPES)
+# A JSON string literal: the escapes inside it (\" \\ \uXXXX) hold none of _ESCAPES.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class Marker(NamedTuple):
@@ -67,22 +70,7 @@ def spec_comment(spec: AuditSpec) -> str:
 def _escape_strings(payload: str) -> str:
     """Replace the characters of ``_ESCAPES`` inside the JSON strings of ``payload``
     (the structural ``": "`` stays: a colon followed by a space is no bind parameter)."""
-    out: list[str] = []
-    in_string = escaped = False
-    for char in payload:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-            else:
-                char = _ESCAPES.get(char, char)
-        elif char == '"':
-            in_string = True
-        out.append(char)
-    return "".join(out)
+    return _JSON_STRING.sub(lambda m: m.group(0).translate(_TRANSLATION), payload)
 
 
 def read_marker(body: str) -> Marker | None:

@@ -1,0 +1,347 @@
+"""Audit tables, compared by alembic-audit instead of Alembic's per-table reflection.
+
+An audit table's shape is known from its spec, so autogenerate reads every audit table in
+one catalog query (:meth:`~alembic_audit.reflection.PGAdvancedInspector.audit_tables`)
+and keeps them out of Alembic's own table comparison (:class:`HiddenAuditTables`, a name
+and an object filter for the run).  :func:`audit_table_ops` then writes the ops Alembic
+would write (``add_column``; ``alter_column`` through Alembic's own column comparators),
+except that history is never dropped or narrowed:
+
+* a column the audit table has and the model no longer has stays (old rows keep values);
+* a column type only widens (:mod:`alembic_audit.core.widening`): an ``alter_column`` of an
+  audit column becomes a :class:`~alembic_audit.migration.ops.WidenAuditColumn`, whose
+  downgrade keeps the wider type.
+
+An audit table that matches its model exactly costs no reflection at all; one with a
+difference (or with an index, a constraint, a comment) is reflected alone and compared by
+Alembic's comparators.
+
+Example::
+
+    hidden = HiddenAuditTables(autogen_context, scope, {("public", "item_audit")}, set())
+    hidden.install()
+    ...  # Alembic's table comparison runs without the audit tables
+    hidden.remove()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from alembic.operations import ops
+from sqlalchemy import MetaData, Numeric, Table, Text, event
+from sqlalchemy.schema import Column, PrimaryKeyConstraint
+from sqlalchemy.types import TypeEngine
+
+from ..core.constants import IS_AUDIT_TABLE
+from ..core.widening import AuditTypeChange, audit_column_type
+from ..migration.ops import WidenAuditColumn
+from ..reflection.inspector import FoundColumn, FoundTable
+from ..types import type_text
+from .scope import QualifiedName, Scope, log
+
+if TYPE_CHECKING:
+    from alembic.autogenerate.api import AutogenContext
+
+
+class HiddenAuditTables:
+    """Keeps audit tables out of Alembic's own table comparison for one run.
+
+    ``conn_keys``: tables of the database Alembic must not reflect (we compare them);
+    ``model_keys``: audit tables of the models Alembic must not create (they exist, or
+    a rename makes them).
+
+    Example::
+
+        hidden = HiddenAuditTables(ctx, scope, {("public", "item_audit")}, set())
+        hidden.install()  # False if this Alembic has no filter lists to join
+    """
+
+    def __init__(
+        self,
+        autogen_context: AutogenContext,
+        scope: Scope,
+        conn_keys: set[QualifiedName],
+        model_keys: set[QualifiedName],
+    ) -> None:
+        self.ctx = autogen_context
+        self.scope = scope
+        self.conn_keys = conn_keys
+        self.model_keys = model_keys
+        self.installed = False
+
+    def name_filter(self, name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        if type_ != "table" or name is None:
+            return True
+        return self.scope.qualified(parent_names.get("schema_name"), name) not in self.conn_keys
+
+    def object_filter(
+        self, obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ != "table" or reflected or not isinstance(obj, Table):
+            return True
+        if not obj.info.get(IS_AUDIT_TABLE):
+            return True
+        return self.scope.qualified(obj.schema, obj.name) not in self.model_keys
+
+    def _lists(self) -> tuple[list[Any], list[Any]] | None:
+        # Alembic keeps include_name / include_object in these lists and runs every entry;
+        # there is no public way to add a filter to a running AutogenContext.
+        names = getattr(self.ctx, "_name_filters", None)
+        objects = getattr(self.ctx, "_object_filters", None)
+        if isinstance(names, list) and isinstance(objects, list):
+            return names, objects
+        return None
+
+    def install(self) -> bool:
+        """Join the run's filters; False if this Alembic keeps them elsewhere (then
+        Alembic compares the audit tables itself, and ``keep_history`` guards its ops)."""
+        lists = self._lists()
+        if lists is None:
+            return False
+        lists[0].append(self.name_filter)
+        lists[1].append(self.object_filter)
+        self.installed = True
+        return True
+
+    def remove(self) -> None:
+        lists = self._lists()
+        if not self.installed or lists is None:
+            return
+        for filters, fn in zip(lists, (self.name_filter, self.object_filter), strict=True):
+            if fn in filters:
+                filters.remove(fn)
+        self.installed = False
+
+
+def _is_plain(table: Table) -> bool:
+    """Whether the model's audit table is what the builder makes: no index, no
+    constraint, no comment, no default (then only columns and types need comparing)."""
+    if table.indexes or table.comment:
+        return False
+    for constraint in table.constraints:
+        if not (isinstance(constraint, PrimaryKeyConstraint) and not constraint.columns):
+            return False
+    return all(
+        c.server_default is None and c.comment is None and c.computed is None and not c.identity
+        for c in table.columns
+    )
+
+
+def _column_matches(found: FoundColumn, column: Column[Any]) -> bool:
+    return found.not_null == (not column.nullable) and not (
+        found.has_default or found.identity or found.generated or found.has_comment
+    )
+
+
+class AuditTableDiff:
+    """The ops for one audit table, and the decisions to log.
+
+    Example::
+
+        diff = audit_table_ops(ctx, scope, found, audit_table)
+        diff.modify.ops  # [AddColumnOp(...)]
+    """
+
+    def __init__(self, modify: ops.ModifyTableOps) -> None:
+        self.modify = modify
+        #: column name -> (found type, the decision) for every audit column whose type
+        #: differs from its model's.
+        self.types: dict[str, tuple[str, AuditTypeChange]] = {}
+        self.reflected = False
+
+
+def audit_table_ops(
+    autogen_context: AutogenContext,
+    scope: Scope,
+    found: FoundTable,
+    table: Table,
+) -> AuditTableDiff:
+    """Ops turning the audit table ``found`` (maybe under an older name) into the model's
+    audit table ``table``, in Alembic's form, history kept.
+
+    The ops name the model's table (after a rename, they run after it).  Columns only in
+    ``found`` are kept; types only widen.
+
+    Example::
+
+        diff = audit_table_ops(ctx, scope, found_tables[("public", "item_audit")], table)
+    """
+    schema_arg = scope.schema_arg(scope.qualified(table.schema, table.name)[0])
+    diff = AuditTableDiff(ops.ModifyTableOps(table.name, [], schema=schema_arg))
+    exact = not (found.has_indexes or found.has_constraints or found.has_comment)
+    exact = exact and _is_plain(table)
+    for column in table.columns:
+        found_column = found.columns.get(column.name)
+        if found_column is None:
+            continue
+        wanted = type_text(column.type)
+        decision = audit_column_type(found_column.type, wanted)
+        if decision.change != "same":
+            diff.types[column.name] = (found_column.type, decision)
+        if decision.change in ("widen", "text") or not _column_matches(found_column, column):
+            exact = False
+    if exact:
+        for column in table.columns:
+            if column.name not in found.columns:
+                _add_column(autogen_context, diff, schema_arg, table, column)
+        return diff
+    _reflected_comparison(autogen_context, scope, diff, found, table, schema_arg)
+    return diff
+
+
+def _label(schema: str | None, name: str, column: str) -> str:
+    return f"{schema}.{name}.{column}" if schema else f"{name}.{column}"
+
+
+def _add_column(
+    autogen_context: AutogenContext,
+    diff: AuditTableDiff,
+    schema_arg: str | None,
+    table: Table,
+    column: Column[Any],
+) -> None:
+    if not autogen_context.run_name_filters(
+        column.name, "column", {"table_name": table.name, "schema_name": schema_arg}
+    ):
+        return
+    if not autogen_context.run_object_filters(column, column.name, "column", False, None):
+        return
+    diff.modify.ops.append(
+        ops.AddColumnOp.from_column_and_tablename(schema_arg, table.name, column)
+    )
+    log.info("Detected added column '%s'", _label(schema_arg, table.name, column.name))
+
+
+def _reflected_comparison(
+    autogen_context: AutogenContext,
+    scope: Scope,
+    diff: AuditTableDiff,
+    found: FoundTable,
+    table: Table,
+    schema_arg: str | None,
+) -> None:
+    """Alembic's own comparators on this one table, reflected under its found name."""
+    diff.reflected = True
+    found_schema_arg = scope.schema_arg(found.schema)
+    conn_table = Table(found.name, MetaData(), schema=found_schema_arg)
+    impl = autogen_context.migration_context.impl
+    event.listen(conn_table, "column_reflect", impl.autogen_column_reflect)
+    autogen_context.inspector.reflect_table(conn_table, None)
+    assert autogen_context.dialect is not None
+    qualifier = autogen_context.dialect.name
+    compare_column = autogen_context.comparators.dispatch("column", qualifier=qualifier)
+    for column in table.columns:
+        if column.name not in conn_table.c:
+            _add_column(autogen_context, diff, schema_arg, table, column)
+            continue
+        conn_column = conn_table.c[column.name]
+        if not autogen_context.run_object_filters(
+            column, column.name, "column", False, conn_column
+        ):
+            continue
+        alter = ops.AlterColumnOp(found.name, column.name, schema=found_schema_arg)
+        compare_column(
+            autogen_context, alter, found_schema_arg, found.name, column.name, conn_column, column
+        )
+        decision = diff.types.get(column.name)
+        if decision is not None and decision[1].change in ("widen", "text"):
+            # Followed whatever compare_type says: the trigger's INSERT needs the room.
+            if alter.modify_type is None:
+                alter.modify_type = column.type
+            if alter.existing_type is None:
+                alter.existing_type = conn_column.type
+        if not alter.has_changes():
+            continue
+        widened = widen_only(alter, found.columns[column.name].type)
+        if widened is not None:
+            diff.modify.ops.append(widened)
+    # Indexes, constraints and comments, as Alembic compares them.
+    autogen_context.comparators.dispatch("table", qualifier=qualifier)(
+        autogen_context, diff.modify, found_schema_arg, found.name, conn_table, table
+    )
+    for sub in diff.modify.ops:
+        # Compared under the found name (Alembic's comparators read the live table's
+        # indexes by that name); applied to the model's name (after a rename).
+        if hasattr(sub, "table_name"):
+            sub.table_name = table.name
+
+
+def widen_only(alter: ops.AlterColumnOp, found_type: str) -> ops.AlterColumnOp | None:
+    """An ``alter_column`` of an audit column, with its type change made widen-only:
+    dropped if the audit column already holds the new type (``None`` if nothing else
+    changes), kept as a :class:`WidenAuditColumn` if it widens, turned into ``TEXT`` if
+    neither type holds the other.
+
+    Example::
+
+        widen_only(AlterColumnOp("item_audit", "name", modify_type=String(20)),
+                   "character varying(200)")  # None: the audit column stays VARCHAR(200)
+    """
+    if alter.modify_type is None:
+        return alter
+    wanted = alter.modify_type
+    decision = audit_column_type(found_type, type_text(wanted))
+    if decision.change in ("same", "keep"):
+        alter.modify_type = None
+        return alter if alter.has_changes() else None
+    assert decision.type is not None
+    new_type = wanted if decision.type == type_text(wanted) else type_from_text(decision.type)
+    return WidenAuditColumn.from_alter(alter, new_type, found_type)
+
+
+def type_from_text(text: str) -> TypeEngine[Any]:
+    """The SQLAlchemy type of a widening that is not the model's type (``TEXT``, or a
+    ``NUMERIC(p, s)`` holding two numeric types).
+
+    Example::
+
+        type_from_text("NUMERIC(11, 3)")  # Numeric(precision=11, scale=3)
+    """
+    if text.startswith("NUMERIC("):
+        precision, scale = (int(p) for p in text[len("NUMERIC(") : -1].split(","))
+        return Numeric(precision, scale)
+    if text == "NUMERIC":
+        return Numeric()
+    return Text()
+
+
+def log_decisions(
+    diff: AuditTableDiff, table: Table, live_changes: Iterable[str], *, schema: str | None
+) -> None:
+    """Log, once, what happened to audit columns whose audited column changed type in this
+    run (later runs see nothing to decide and say nothing).
+
+    Example::
+
+        log_decisions(diff, audit_table, {"name"}, schema=None)
+    """
+    for name in sorted(set(live_changes) & set(diff.types)):
+        found_type, decision = diff.types[name]
+        label = _label(schema, table.name, name)
+        if decision.change == "keep":
+            log.info(
+                "Kept type %s of audit column %r: it holds the new type, and old rows keep "
+                "their values (audit columns only widen)",
+                found_type,
+                label,
+            )
+        elif decision.change == "text":
+            log.warning(
+                "Audit column %r becomes TEXT: neither %s nor %s holds the other's values "
+                "(old rows keep theirs as text)",
+                label,
+                found_type,
+                type_text(table.c[name].type),
+            )
+
+
+__all__ = [
+    "AuditTableDiff",
+    "HiddenAuditTables",
+    "audit_table_ops",
+    "log_decisions",
+    "type_from_text",
+    "widen_only",
+]
