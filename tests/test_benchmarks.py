@@ -24,7 +24,7 @@ RUNS = {
 EXPECTED = {
     "writes": ["1-row update: statement / none =", "| jsonb peer / none |"],
     "one_row_breakdown": ["| unpinned |", "| statement |"],
-    "autogenerate": ["\n3 | 2 | "],  # 3 tables, 2 catalog queries added
+    "autogenerate": ["\n3 | 3 | "],  # 3 tables, 3 catalog queries added
 }
 
 
@@ -41,3 +41,19 @@ def test_benchmark_runs_and_reports(server_url: URL, script: str) -> None:
     assert out.returncode == 0, out.stderr
     for line in EXPECTED[script]:
         assert line in out.stdout, out.stdout
+
+
+def test_realistic_autogenerate_benchmark_runs_and_reports(server_url: URL) -> None:
+    """``--realistic``: whole ``alembic`` commands on an app-like schema, audited or not."""
+    url = server_url.render_as_string(hide_password=False)
+    args = ["--realistic", "4", "--repeat", "1", "--commands", "check,autogenerate"]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "autogenerate.py"), "--url", url, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "alembic check | 4 | " in out.stdout, out.stdout
+    assert "alembic autogenerate | 4 | " in out.stdout, out.stdout

@@ -77,6 +77,7 @@ class _Run:
     #: Audited table -> (old spec, new spec) whose audit table is renamed.
     renames: dict[QualifiedName, tuple[AuditSpec, AuditSpec]]
     hidden: HiddenAuditTables
+    inspector: PGAdvancedInspector
     audit_tables: set[QualifiedName] = field(default_factory=set)
 
 
@@ -166,7 +167,8 @@ def _start(autogen_context: AutogenContext, schemas: set[str | None]) -> _Run:
 
     assert autogen_context.connection is not None
     inspector = PGAdvancedInspector(autogen_context.connection)
-    catalog = inspector.reflect(spec for _, spec in wanted.values())
+    # Without the functions' and triggers' full text: only a drifted one needs it.
+    catalog = inspector.reflect((spec for _, spec in wanted.values()), definitions=False)
     found_by_table = {
         key: found
         for key, found in catalog.by_table.items()
@@ -195,7 +197,18 @@ def _start(autogen_context: AutogenContext, schemas: set[str | None]) -> _Run:
     model_hidden = {k for k in model_audit_tables if k in owned}
     model_hidden |= {new.qualified_audit_table for _, new in renames.values()}
     hidden = HiddenAuditTables(autogen_context, scope, set(owned), model_hidden)
-    run = _Run(scope, tables, wanted, catalog, found_by_table, found_tables, owned, renames, hidden)
+    run = _Run(
+        scope=scope,
+        tables=tables,
+        wanted=wanted,
+        catalog=catalog,
+        found_by_table=found_by_table,
+        found_tables=found_tables,
+        owned=owned,
+        renames=renames,
+        hidden=hidden,
+        inspector=inspector,
+    )
     run.audit_tables = model_audit_tables | set(found_tables)
     return run
 
@@ -233,7 +246,7 @@ def _finish(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps, run: _
                 first.append(DropAuditTrigger(found.spec))
                 last.append(CreateAuditTrigger(spec))
             else:
-                last.append(_replace_op(spec, found, diff))
+                last.append(_replace_op(spec, found, diff, run.inspector))
         elif maybe is not None and maybe.spec is not None:
             old = maybe.spec
             if not maybe.triggers and not scope.table_exists(key):
@@ -321,9 +334,10 @@ def _audit_table_ops(
         if old is not None:
             new_ops.append(RenameAuditTable(found.name, key[1], schema=scope.schema_arg(key[0])))
             log.info("Detected renamed audit table %r to %r", ".".join(found.key), ".".join(key))
-        diff = audit_table_ops(autogen_context, scope, found, table)
         target = table.info.get(TARGET_TABLE)
         target_key = scope.qualified(target.schema, target.name) if target is not None else key
+        spec = run.wanted[target_key][1] if target_key in run.wanted else None
+        diff = audit_table_ops(autogen_context, scope, found, table, spec)
         dropped, retyped = _live_changes(upgrade_ops, scope, target_key)
         for name in sorted(dropped & set(found.columns)):
             log.info(
@@ -374,11 +388,15 @@ def _drop_history_tables(
         )
 
 
-def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditTrigger:
+def _replace_op(
+    spec: AuditSpec, found: FoundAudit, diff: Diff, inspector: PGAdvancedInspector
+) -> ReplaceAuditTrigger:
     assert found.function is not None
     old = found.spec if found.spec is not None else spec
     if not diff.drift:
         return ReplaceAuditTrigger(spec, old)
+    found = inspector.with_definitions(found)
+    assert found.function is not None and found.function.sql is not None
     # What the database held, verbatim, for an exact downgrade; triggers found on
     # other tables (a guard on the audit table) are recreated by the spec's DDL.
     # pg_get_triggerdef omits whether a trigger is disabled: an ALTER TABLE after
@@ -387,6 +405,7 @@ def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditT
     for t in found.triggers:
         if (t.trigger.schema, t.trigger.table) != old.qualified_table:
             continue
+        assert t.sql is not None
         old_trigger_sqls.append(t.sql)
         state = trigger_state_sql(t.trigger.schema, t.trigger.table, t.name, t.enabled)
         if state is not None:

@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from alembic.operations import ops
@@ -34,7 +35,8 @@ from sqlalchemy import MetaData, Numeric, Table, Text, event
 from sqlalchemy.schema import Column, PrimaryKeyConstraint
 from sqlalchemy.types import TypeEngine
 
-from ..core.constants import IS_AUDIT_TABLE
+from ..core.constants import IS_AUDIT_TABLE, meta_column_types
+from ..core.spec import AuditSpec
 from ..core.widening import AuditTypeChange, audit_column_type
 from ..migration.ops import WidenAuditColumn
 from ..reflection.inspector import FoundColumn, FoundTable
@@ -70,6 +72,7 @@ class HiddenAuditTables:
         self.conn_keys = conn_keys
         self.model_keys = model_keys
         self.installed = False
+        self._sorted_tables: Any = None
 
     def name_filter(self, name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
         if type_ != "table" or name is None:
@@ -102,6 +105,21 @@ class HiddenAuditTables:
             return False
         lists[0].append(self.name_filter)
         lists[1].append(self.object_filter)
+        # The models' side too: Alembic intersects its table names from both sides, and
+        # when the models have more tables than the database shows, the names it keeps
+        # are plain strings instead of quoted_name, which misses SQLAlchemy's reflection
+        # cache (keyed by type): every table not bulk-loaded (all but one schema) would
+        # be reflected twice.  Without them, Alembic sees what it sees without auditing.
+        # (AutogenContext.sorted_tables is memoized in the instance dict.)
+        self._sorted_tables = self.ctx.__dict__.get("sorted_tables")
+        self.ctx.__dict__["sorted_tables"] = [
+            t
+            for t in self.ctx.sorted_tables
+            if not (
+                t.info.get(IS_AUDIT_TABLE)
+                and self.scope.qualified(t.schema, t.name) in self.model_keys
+            )
+        ]
         self.installed = True
         return True
 
@@ -112,6 +130,10 @@ class HiddenAuditTables:
         for filters, fn in zip(lists, (self.name_filter, self.object_filter), strict=True):
             if fn in filters:
                 filters.remove(fn)
+        if self._sorted_tables is None:
+            self.ctx.__dict__.pop("sorted_tables", None)
+        else:
+            self.ctx.__dict__["sorted_tables"] = self._sorted_tables
         self.installed = False
 
 
@@ -130,9 +152,7 @@ def _is_plain(table: Table) -> bool:
 
 
 def _column_matches(found: FoundColumn, column: Column[Any]) -> bool:
-    return found.not_null == (not column.nullable) and not (
-        found.has_default or found.identity or found.generated or found.has_comment
-    )
+    return found.not_null == (not column.nullable)
 
 
 class AuditTableDiff:
@@ -157,12 +177,14 @@ def audit_table_ops(
     scope: Scope,
     found: FoundTable,
     table: Table,
+    spec: AuditSpec | None = None,
 ) -> AuditTableDiff:
     """Ops turning the audit table ``found`` (maybe under an older name) into the model's
     audit table ``table``, in Alembic's form, history kept.
 
     The ops name the model's table (after a rename, they run after it).  Columns only in
-    ``found`` are kept; types only widen.
+    ``found`` are kept; types only widen.  ``spec`` (the audited table's) gives the
+    columns' type text without compiling every type again.
 
     Example::
 
@@ -170,13 +192,13 @@ def audit_table_ops(
     """
     schema_arg = scope.schema_arg(scope.qualified(table.schema, table.name)[0])
     diff = AuditTableDiff(ops.ModifyTableOps(table.name, [], schema=schema_arg))
-    exact = not (found.has_indexes or found.has_constraints or found.has_comment)
-    exact = exact and _is_plain(table)
+    exact = found.plain and _is_plain(table)
+    known = _type_texts(spec) if spec is not None else {}
     for column in table.columns:
         found_column = found.columns.get(column.name)
         if found_column is None:
             continue
-        wanted = type_text(column.type)
+        wanted = known.get(column.name) or type_text(column.type)
         decision = audit_column_type(found_column.type, wanted)
         if decision.change != "same":
             diff.types[column.name] = (found_column.type, decision)
@@ -189,6 +211,19 @@ def audit_table_ops(
         return diff
     _reflected_comparison(autogen_context, scope, diff, found, table, schema_arg)
     return diff
+
+
+@lru_cache(maxsize=1)
+def _meta_type_texts() -> dict[str, str]:
+    return {name: type_text(type_) for name, type_ in meta_column_types().items()}
+
+
+def _type_texts(spec: AuditSpec) -> dict[str, str]:
+    """Type text of each audit column, as the builder made them from this spec."""
+    texts = {c.name: c.type for c in spec.columns}
+    texts.update((s.column_name, s.type) for s in spec.session_settings)
+    texts.update(_meta_type_texts())
+    return texts
 
 
 def _label(schema: str | None, name: str, column: str) -> str:

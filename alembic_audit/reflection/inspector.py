@@ -29,7 +29,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.engine import Connection
 
@@ -61,8 +61,10 @@ class ReflectedTrigger:
     extra: bool
     enabled: str
     function_oid: int
-    #: ``pg_get_triggerdef``: what a downgrade re-creates if this trigger drifted.
-    sql: str
+    #: ``pg_get_triggerdef``: what a downgrade re-creates if this trigger drifted
+    #: (``None`` when read without definitions, see :meth:`PGAdvancedInspector.reflect`).
+    sql: str | None
+    oid: int = 0
 
     @property
     def name(self) -> str:
@@ -88,8 +90,9 @@ class ReflectedFunction:
     name: str
     source: str
     header: FunctionHeader
-    #: ``pg_get_functiondef``: what a downgrade re-creates if this function drifted.
-    sql: str
+    #: ``pg_get_functiondef``: what a downgrade re-creates if this function drifted
+    #: (``None`` when read without definitions).
+    sql: str | None
     #: The spec embedded in the body, ``None`` when the marker is gone.
     spec: AuditSpec | None
     #: The format of the marker (see :data:`~alembic_audit.sql.marker.MARKER_FORMAT`).
@@ -124,11 +127,8 @@ class FoundAudit:
 
 @dataclass(frozen=True)
 class FoundColumn:
-    """A column of an audit table as found in ``pg_attribute``.
-
-    ``type`` is ``format_type``'s text; the flags say whether the column has what an
-    audit column never has (NOT NULL aside): a default, an identity, a generated value,
-    a comment.
+    """A column of an audit table as found in ``pg_attribute``: its name, its type as
+    ``format_type`` writes it, and whether it is NOT NULL.
 
     Example::
 
@@ -139,17 +139,14 @@ class FoundColumn:
     name: str
     type: str
     not_null: bool
-    has_default: bool = False
-    identity: bool = False
-    generated: bool = False
-    has_comment: bool = False
 
 
 @dataclass
 class FoundTable:
     """An audit table as found in the catalog: its columns in order, and whether it has
     anything an audit table made by alembic-audit has not (an index, a constraint, a
-    comment), which autogenerate then leaves to Alembic's own comparison.
+    comment, a column default, identity or generated value), which autogenerate then
+    leaves to Alembic's own comparison.
 
     Example::
 
@@ -162,11 +159,19 @@ class FoundTable:
     columns: dict[str, FoundColumn] = field(default_factory=dict)
     has_indexes: bool = False
     has_constraints: bool = False
-    has_comment: bool = False
+    has_comments: bool = False
+    has_defaults: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.schema, self.name)
+
+    @property
+    def plain(self) -> bool:
+        """Nothing but columns, types and NOT NULL (what alembic-audit makes)."""
+        return not (
+            self.has_indexes or self.has_constraints or self.has_comments or self.has_defaults
+        )
 
 
 @dataclass
@@ -207,20 +212,27 @@ class PGAdvancedInspector:
         self.connection = connection
         self.queries = 0
 
-    def reflect(self, wanted: Iterable[AuditSpec] = ()) -> AuditCatalog:
+    def reflect(
+        self, wanted: Iterable[AuditSpec] = (), *, definitions: bool = True
+    ) -> AuditCatalog:
         """Read every audit function, plus functions and triggers named by ``wanted``.
 
         Functions are found by the marker in their body, and also by the names
         ``wanted`` asks for, so a body edited by hand (marker removed) is still seen.
         Triggers are those calling a found function, and those on a wanted table
-        with a wanted name whatever they call.
+        with a wanted name whatever they call.  ``definitions=False`` leaves out their
+        ``pg_get_functiondef`` / ``pg_get_triggerdef`` text (``sql``), most of what the
+        queries return; :meth:`with_definitions` reads it for the few that need it.
         """
         wanted = list(wanted)
         fn_names = sorted({s.qualified_function for s in wanted})
         rows = self.connection.execute(
             catalog.functions_query(),
             catalog.function_params(
-                SPEC_MARKER, [n[0] for n in fn_names], [n[1] for n in fn_names]
+                SPEC_MARKER,
+                [n[0] for n in fn_names],
+                [n[1] for n in fn_names],
+                definitions=definitions,
             ),
         ).all()
         self.queries += 1
@@ -251,7 +263,9 @@ class PGAdvancedInspector:
         )
         rows = self.connection.execute(
             catalog.triggers_query(),
-            catalog.trigger_params([f.oid for f in functions], wanted_triggers),
+            catalog.trigger_params(
+                [f.oid for f in functions], wanted_triggers, definitions=definitions
+            ),
         ).all()
         self.queries += 1
         triggers = [
@@ -268,11 +282,42 @@ class PGAdvancedInspector:
                 extra=bool(r.has_when) or int(r.tgnargs) > 0 or bool(r.tgattr.strip()),
                 enabled=r.tgenabled,
                 function_oid=int(r.tgfoid),
-                sql=qualify_trigger_function(r.definition, r.q_fschema, r.q_fname),
+                sql=(
+                    None
+                    if r.definition is None
+                    else qualify_trigger_function(r.definition, r.q_fschema, r.q_fname)
+                ),
+                oid=int(r.oid),
             )
             for r in rows
         ]
         return _group(functions, triggers, wanted, self.queries)
+
+    def with_definitions(self, found: FoundAudit) -> FoundAudit:
+        """``found`` with the ``pg_get_functiondef`` / ``pg_get_triggerdef`` text of its
+        function and triggers (one query), for one read without definitions.
+
+        Example::
+
+            found = inspector.with_definitions(catalog.by_table[("public", "item")])
+            found.function.sql  # 'CREATE OR REPLACE FUNCTION public.public_item_audit() ...'
+        """
+        function_oids = [found.function.oid] if found.function is not None else []
+        rows = self.connection.execute(
+            catalog.definitions_query(function_oids, [t.oid for t in found.triggers])
+        ).all()
+        self.queries += 1
+        texts = {(r.kind, int(r.oid)): r for r in rows}
+        function = found.function
+        if function is not None and ("function", function.oid) in texts:
+            function = replace(function, sql=texts[("function", function.oid)].definition)
+        triggers = []
+        for t in found.triggers:
+            r = texts.get(("trigger", t.oid))
+            if r is not None:
+                t = replace(t, sql=qualify_trigger_function(r.definition, r.q_fschema, r.q_fname))
+            triggers.append(t)
+        return FoundAudit(found.table, function, triggers)
 
     def audit_tables(
         self, tables: Iterable[tuple[str, str]], scan_schemas: Iterable[str]
@@ -294,23 +339,17 @@ class PGAdvancedInspector:
         self.queries += 1
         found: dict[tuple[str, str], FoundTable] = {}
         for r in rows:
-            table = found.get((r.nspname, r.relname))
-            if table is None:
-                table = found[(r.nspname, r.relname)] = FoundTable(
-                    r.nspname,
-                    r.relname,
-                    has_indexes=bool(r.has_indexes),
-                    has_constraints=bool(r.has_constraints),
-                    has_comment=bool(r.has_comment),
-                )
-            table.columns[r.attname] = FoundColumn(
-                r.attname,
-                r.type,
-                bool(r.attnotnull),
-                has_default=bool(r.atthasdef),
-                identity=bool(r.identity),
-                generated=bool(r.generated),
-                has_comment=bool(r.column_comment),
+            found[(r.nspname, r.relname)] = FoundTable(
+                r.nspname,
+                r.relname,
+                {
+                    name: FoundColumn(name, type_, bool(not_null))
+                    for name, type_, not_null in zip(r.names, r.types, r.not_nulls, strict=True)
+                },
+                has_indexes=bool(r.has_indexes),
+                has_constraints=bool(r.has_constraints),
+                has_comments=bool(r.has_comments),
+                has_defaults=bool(r.has_defaults),
             )
         return found
 

@@ -295,7 +295,9 @@ def _freeze(value: object) -> object:
     if isinstance(value, (set, frozenset)):
         return tuple(sorted(repr(_freeze(v)) for v in value))
     if isinstance(value, Column):
-        return ("column", value.name, repr(value.type), value.nullable)
+        # By identity (a repr of the type costs more than the whole check): a Column
+        # replaced by an equal one only costs a cheap rebuild that finds nothing to do.
+        return ("column", value.name, id(value), id(value.type), value.nullable)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     return ("object", type(value).__name__, id(value))

@@ -25,7 +25,7 @@ _FUNCTIONS = """
 SELECT p.oid, n.nspname, p.proname, p.prosrc,
        COALESCE(p.proconfig, CAST(ARRAY[] AS text[])) AS proconfig,
        p.prosecdef, l.lanname, CAST(p.provolatile AS text) AS provolatile,
-       pg_catalog.pg_get_functiondef(p.oid) AS definition
+       CASE WHEN :definitions THEN pg_catalog.pg_get_functiondef(p.oid) END AS definition
 FROM pg_catalog.pg_proc AS p
 JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
 JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
@@ -42,12 +42,12 @@ ORDER BY n.nspname, p.proname
 # Triggers that call a function found above, plus triggers with a wanted name on a
 # wanted table whatever function they call (a trigger re-pointed by hand).
 _TRIGGERS = """
-SELECT n.nspname, c.relname, t.tgname, CAST(t.tgtype AS integer) AS tgtype,
+SELECT t.oid, n.nspname, c.relname, t.tgname, CAST(t.tgtype AS integer) AS tgtype,
        CAST(t.tgenabled AS text) AS tgenabled, t.tgfoid, fn.nspname AS fschema,
        f.proname AS fname, CAST(t.tgoldtable AS text) AS oldtable,
        CAST(t.tgnewtable AS text) AS newtable, t.tgqual IS NOT NULL AS has_when,
        t.tgnargs, CAST(t.tgattr AS text) AS tgattr,
-       pg_catalog.pg_get_triggerdef(t.oid) AS definition,
+       CASE WHEN :definitions THEN pg_catalog.pg_get_triggerdef(t.oid) END AS definition,
        pg_catalog.quote_ident(fn.nspname) AS q_fschema, pg_catalog.quote_ident(f.proname) AS q_fname
 FROM pg_catalog.pg_trigger AS t
 JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
@@ -68,31 +68,43 @@ _TEXT_ARRAY = ARRAY(Text)
 # The columns of audit tables, for autogenerate's own comparison of them: the tables
 # named (the models' audit tables, those the found functions write to), and every table
 # of the scanned schemas that has the audit table's own columns (history kept after
-# auditing was turned off).  One row per column; what Alembic would also compare (an
-# index, a constraint, a comment, a default) is flagged, not read.
+# auditing was turned off).  One row per table, its columns as arrays in order; what
+# Alembic would also compare (an index, a constraint, a comment, a column default,
+# identity or generated value) is flagged, not read.
 _AUDIT_TABLES = """
-SELECT n.nspname, c.relname,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i WHERE i.indrelid = c.oid) AS has_indexes,
-       EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
-               WHERE k.conrelid = c.oid AND k.contype <> 'n') AS has_constraints,
-       pg_catalog.obj_description(c.oid, 'pg_class') IS NOT NULL AS has_comment,
-       a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
-       a.attnotnull, a.atthasdef, CAST(a.attidentity AS text) <> '' AS identity,
-       CAST(a.attgenerated AS text) <> '' AS generated,
-       pg_catalog.col_description(c.oid, a.attnum) IS NOT NULL AS column_comment
-FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_attribute AS a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-WHERE c.relkind IN ('r', 'p')
-  AND ((n.nspname, c.relname) IN (
-           SELECT w.s, w.r
-           FROM ROWS FROM (pg_catalog.unnest(:table_schemas),
-                           pg_catalog.unnest(:table_names)) AS w(s, r))
-       OR (n.nspname = ANY(:scan_schemas)
-           AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute AS m
-                WHERE m.attrelid = c.oid AND m.attname = ANY(:meta_columns)
-                  AND NOT m.attisdropped) = pg_catalog.cardinality(:meta_columns)))
-ORDER BY n.nspname, c.relname, a.attnum
+WITH rel AS MATERIALIZED (
+    SELECT c.oid, n.nspname, c.relname,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_index AS i WHERE i.indrelid = c.oid)
+               AS has_indexes,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
+                   WHERE k.conrelid = c.oid AND k.contype <> 'n') AS has_constraints,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_description AS d
+                   WHERE d.objoid = c.oid
+                     AND d.classoid = CAST('pg_catalog.pg_class' AS pg_catalog.regclass))
+               AS has_comments
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND ((n.nspname, c.relname) IN (
+               SELECT w.s, w.r
+               FROM ROWS FROM (pg_catalog.unnest(:table_schemas),
+                               pg_catalog.unnest(:table_names)) AS w(s, r))
+           OR (n.nspname = ANY(:scan_schemas)
+               AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute AS m
+                    WHERE m.attrelid = c.oid AND m.attname = ANY(:meta_columns)
+                      AND NOT m.attisdropped) = pg_catalog.cardinality(:meta_columns)))
+)
+SELECT r.nspname, r.relname, r.has_indexes, r.has_constraints, r.has_comments,
+       pg_catalog.array_agg(CAST(a.attname AS text) ORDER BY a.attnum) AS names,
+       pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+           AS types,
+       pg_catalog.array_agg(a.attnotnull ORDER BY a.attnum) AS not_nulls,
+       pg_catalog.bool_or(a.atthasdef OR CAST(a.attidentity AS text) <> ''
+                          OR CAST(a.attgenerated AS text) <> '') AS has_defaults
+FROM rel AS r
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+GROUP BY r.oid, r.nspname, r.relname, r.has_indexes, r.has_constraints, r.has_comments
+ORDER BY r.nspname, r.relname
 """
 
 
@@ -109,15 +121,23 @@ def functions_query() -> TextClause:
     )
 
 
-def function_params(marker: str, schemas: Sequence[str], names: Sequence[str]) -> dict[str, Any]:
-    """Bind values for :func:`functions_query`.
+def function_params(
+    marker: str, schemas: Sequence[str], names: Sequence[str], *, definitions: bool = True
+) -> dict[str, Any]:
+    """Bind values for :func:`functions_query`; ``definitions=False`` leaves out
+    ``pg_get_functiondef`` (the largest column, only needed for a drifted function).
 
     Example::
 
         function_params("m", ["public"], ["public_item_audit"])
-        # {'marker': 'm', 'fn_schemas': ['public'], 'fn_names': ['public_item_audit']}
+        # {'marker': 'm', 'fn_schemas': ['public'], 'fn_names': [...], 'definitions': True}
     """
-    return {"marker": marker, "fn_schemas": list(schemas), "fn_names": list(names)}
+    return {
+        "marker": marker,
+        "fn_schemas": list(schemas),
+        "fn_names": list(names),
+        "definitions": definitions,
+    }
 
 
 def triggers_query() -> TextClause:
@@ -138,6 +158,8 @@ def triggers_query() -> TextClause:
 def trigger_params(
     function_oids: Sequence[int],
     wanted: Sequence[tuple[str, str, str]],
+    *,
+    definitions: bool = True,
 ) -> dict[str, Any]:
     """Bind values for :func:`triggers_query`; oids travel as text (``oid`` has no
     array adapter in every driver) and are compared after a cast.
@@ -152,11 +174,13 @@ def trigger_params(
         "tg_schemas": [w[0] for w in wanted],
         "tg_tables": [w[1] for w in wanted],
         "tg_names": [w[2] for w in wanted],
+        "definitions": definitions,
     }
 
 
 def audit_tables_query() -> TextClause:
-    """The columns of audit tables, named or found by their own columns (one round trip).
+    """The columns of audit tables, named or found by their own columns: one row per table
+    (one round trip).
 
     Example::
 
@@ -188,6 +212,35 @@ def audit_table_params(
         "scan_schemas": list(scan_schemas),
         "meta_columns": list(meta_columns),
     }
+
+
+_DEFINITIONS = """
+SELECT 'function' AS kind, p.oid, pg_catalog.pg_get_functiondef(p.oid) AS definition,
+       NULL AS q_fschema, NULL AS q_fname
+FROM pg_catalog.pg_proc AS p
+WHERE p.oid = ANY(CAST(:function_oids AS pg_catalog.oid[]))
+UNION ALL
+SELECT 'trigger', t.oid, pg_catalog.pg_get_triggerdef(t.oid),
+       pg_catalog.quote_ident(fn.nspname), pg_catalog.quote_ident(f.proname)
+FROM pg_catalog.pg_trigger AS t
+JOIN pg_catalog.pg_proc AS f ON f.oid = t.tgfoid
+JOIN pg_catalog.pg_namespace AS fn ON fn.oid = f.pronamespace
+WHERE t.oid = ANY(CAST(:trigger_oids AS pg_catalog.oid[]))
+"""
+
+
+def definitions_query(function_oids: Sequence[int], trigger_oids: Sequence[int]) -> TextClause:
+    """``pg_get_functiondef`` / ``pg_get_triggerdef`` of some functions and triggers (what
+    a downgrade recreates after a hand-made change); oids travel as text.
+
+    Example::
+
+        connection.execute(definitions_query([16384], [16390])).all()
+    """
+    return text(_DEFINITIONS).bindparams(
+        bindparam("function_oids", value=[str(o) for o in function_oids], type_=_TEXT_ARRAY),
+        bindparam("trigger_oids", value=[str(o) for o in trigger_oids], type_=_TEXT_ARRAY),
+    )
 
 
 def owned_sequences_query(relation: str) -> TextClause:

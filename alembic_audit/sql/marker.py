@@ -35,8 +35,6 @@ _FORMAT_KEY = "format"
 # ``text()`` bind parameter), ``%`` (a format character for ``DDL()`` and DBAPIs).
 _ESCAPES = {"*": "\\u002a", ":": "\\u003a", "%": "\\u0025"}
 _TRANSLATION = str.maketrans(_ESCAPES)
-# A JSON string literal: the escapes inside it (\" \\ \uXXXX) hold none of _ESCAPES.
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
 class Marker(NamedTuple):
@@ -64,13 +62,22 @@ def spec_comment(spec: AuditSpec) -> str:
     """
     data = {**spec.to_dict(), _FORMAT_KEY: MARKER_FORMAT}
     payload = json.dumps(data, sort_keys=True, ensure_ascii=True, separators=(", ", ": "))
-    return _PREFIX + _escape_strings(payload) + " */"
+    return _PREFIX + _escape_strings(payload, data) + " */"
 
 
-def _escape_strings(payload: str) -> str:
-    """Replace the characters of ``_ESCAPES`` inside the JSON strings of ``payload``
-    (the structural ``": "`` stays: a colon followed by a space is no bind parameter)."""
-    return _JSON_STRING.sub(lambda m: m.group(0).translate(_TRANSLATION), payload)
+def _escape_strings(payload: str, data: dict[str, object]) -> str:
+    """Replace the characters of ``_ESCAPES`` inside the JSON strings of ``payload``, the
+    JSON text of the flat object ``data`` (the structural ``": "`` stays: a colon followed
+    by a space is no bind parameter).
+
+    Everything is translated, then each key's own separator is put back: the keys are
+    our field names (none holds a character of ``_ESCAPES``), and inside a string value
+    a quote is always escaped, so ``"key"\u003a `` appears nowhere else.
+    """
+    out = payload.translate(_TRANSLATION)
+    for key in data:
+        out = out.replace(f'"{key}"{_ESCAPES[":"]} ', f'"{key}": ', 1)
+    return out
 
 
 def read_marker(body: str) -> Marker | None:
