@@ -38,13 +38,7 @@ from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
 from .runtime.session import set_session_var_stmt, set_session_vars
 from .schema import builder, selection
-from .schema.builder import (
-    AuditInfo,
-    attach_audit_table,
-    audited_tables,
-    get_audit_spec,
-    sync_table,
-)
+from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
 from .schema.selection import Selection, TableOptions
 from .sql.statement import AuditDDL
 
@@ -134,6 +128,5 @@ __all__ = [
     "set_session_var_stmt",
     "set_session_vars",
     "spec_from_table",
-    "sync_table",
     "uninstall_audit_triggers",
 ]
