@@ -222,6 +222,7 @@ class AuditTypeChange:
     type: str | None = None
 
 
+@lru_cache(maxsize=1024)  # asked for every audit column of every run: few distinct pairs
 def audit_column_type(found: str, wanted: str) -> AuditTypeChange:
     """What happens to an audit column of type ``found`` whose audited column is now of
     type ``wanted`` (see the module docstring).
