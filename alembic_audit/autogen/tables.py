@@ -75,6 +75,12 @@ class HiddenAuditTables:
         self._sorted_tables: Any = None
 
     def name_filter(self, name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        """``include_name`` for the run: False for the database's audit tables.
+
+        Example::
+
+            hidden.name_filter("item_audit", "table", {"schema_name": None})  # False
+        """
         if type_ != "table" or name is None:
             return True
         return self.scope.qualified(parent_names.get("schema_name"), name) not in self.conn_keys
@@ -82,6 +88,13 @@ class HiddenAuditTables:
     def object_filter(
         self, obj: Any, name: Any, type_: str, reflected: bool, compare_to: Any
     ) -> bool:
+        """``include_object`` for the run: False for the models' hidden audit tables.
+
+        Example::
+
+            hidden.object_filter(metadata.tables["item_audit"], "item_audit", "table",
+                                 False, None)  # False
+        """
         if type_ != "table" or reflected or not isinstance(obj, Table):
             return True
         if not obj.info.get(IS_AUDIT_TABLE):
@@ -124,6 +137,12 @@ class HiddenAuditTables:
         return True
 
     def remove(self) -> None:
+        """Leave the run's filters (the comparator's last step).
+
+        Example::
+
+            hidden.remove()
+        """
         lists = self._lists()
         if not self.installed or lists is None:
             return

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Column, Enum, MetaData, Table, event
 from sqlalchemy.schema import SchemaItem
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 from ..core.constants import (
     AUDIT_TABLE,
@@ -134,7 +134,7 @@ def _on_table_attach(table: Table, parent: SchemaItem) -> None:
 
 
 def _untyped(table: Table) -> bool:
-    return any(c.type._isnull and c.foreign_keys for c in table.columns)
+    return any(isinstance(c.type, NullType) and c.foreign_keys for c in table.columns)
 
 
 def _deferred(metadata: MetaData) -> list[Table]:
