@@ -22,6 +22,9 @@ Example::
 """
 
 import importlib
+from typing import Any
+
+from sqlalchemy import Table
 
 from .autogen.plugin import register_global
 from .core.errors import (
@@ -60,8 +63,9 @@ from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
 from .runtime.middleware import AuditContextMiddleware, AuditContextWSGIMiddleware, asgi_header
 from .runtime.session import set_session_var_stmt, set_session_vars
-from .schema import builder
+from .schema import builder, selection
 from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
+from .schema.selection import Selection, TableOptions
 from .sql.statement import AuditDDL
 
 __version__ = "0.1.0"
@@ -115,6 +119,42 @@ def enable() -> None:
 when_imported(_OPERATIONS_MODULE, _register_operations)
 
 
+def audit(
+    target: object,
+    *,
+    include: Selection | None = None,
+    exclude: Selection | None = None,
+    table_options: TableOptions | None = None,
+    **options: Any,
+) -> list[Table]:
+    """Audit tables that are already defined (an existing application's models, Core
+    association tables), by MetaData, predicate or list, with options for all and per
+    table; return the tables this call audits.  Also does what :func:`enable` does.
+
+    ``include=`` / ``exclude=``: a predicate on the ``Table``, or table names (``"name"``
+    in any schema, ``"schema.name"``), ``Table`` objects and ORM classes.
+    ``table_options=``: a dict of table name -> options, or a function of the ``Table``.
+    Tables declaring their own ``info["audit.options"]`` keep them.  See
+    :func:`alembic_audit.schema.selection.audit`.
+
+    Example::
+
+        import alembic_audit
+        from myapp.models import Base  # every model imported
+
+        alembic_audit.audit(
+            Base.metadata,
+            exclude=["session_cache"],
+            session_settings=[sa.Column("username", sa.String(50))],
+            table_options={"payment": {"level": "row"}},
+        )
+    """
+    enable()
+    return selection.audit(
+        target, include=include, exclude=exclude, table_options=table_options, **options
+    )
+
+
 __all__ = [
     "DEFAULT_AUDIT_TABLE_FUNCTION_NAMING_CONVENTION",
     "DEFAULT_AUDIT_TABLE_NAMING_CONVENTION",
@@ -139,6 +179,7 @@ __all__ = [
     "as_of",
     "attach_audit_table",
     "audit_context",
+    "audit",
     "audited_tables",
     "current_audit_context",
     "changes",

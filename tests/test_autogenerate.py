@@ -161,6 +161,33 @@ def test_drop_history_drops_audit_table_reversibly(alembic_project: AlembicProje
     assert snapshot(alembic_project) == at_r1
 
 
+def test_drop_history_later_drops_the_kept_audit_table(
+    alembic_project: AlembicProject, caplog: pytest.LogCaptureFixture
+) -> None:
+    start(alembic_project, item())
+    alembic_project.write_models(models(item('{"enabled": False}')))
+    autogen(alembic_project, "r2")
+    alembic_project.upgrade()  # auditing off, history kept
+    alembic_project.write_models(models(item('{"enabled": False, "drop_history": True}')))
+    with caplog.at_level(logging.INFO, logger="alembic"):
+        source = autogen(alembic_project, "r3")
+    assert calls(upgrade_part(source)) == [("drop_table", "item_audit")]
+    assert calls(downgrade_part(source)) == [("create_table", "item_audit")]
+    assert (
+        "Detected removed audit table 'public.item_audit'; dropping it and its rows "
+        "(drop_history)" in caplog.messages
+    )
+    alembic_project.upgrade()
+    eng = engine(alembic_project)
+    assert not sa.inspect(eng).has_table("item_audit")
+    eng.dispose()
+    assert_clean(alembic_project)
+    alembic_project.downgrade("r2")
+    eng = engine(alembic_project)
+    assert sa.inspect(eng).has_table("item_audit")
+    eng.dispose()
+
+
 def test_model_removed_drops_trigger_first_and_keeps_history(
     alembic_project: AlembicProject,
 ) -> None:

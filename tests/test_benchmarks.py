@@ -76,7 +76,7 @@ EXPECTED = {
         "hist_audit_time_idx",
         "with a BRIN time index instead, page at depth 0:",
     ],
-    "autogenerate": ["\n3 | 2 | "],  # 3 tables, 2 catalog queries added
+    "autogenerate": ["\n3 | 3 | "],  # 3 tables, 3 catalog queries added
     # Round trips are counted, not timed: audit_context adds none on psycopg2 (BEGIN,
     # INSERT, COMMIT), set_session_vars one.
     "context": ["| psycopg2 | 3 | 3 | 4 | 3 | 4 |", "| asyncpg |", "context / explicit ="],
@@ -110,3 +110,19 @@ def test_one_row_breakdown_measures_another_tree_side_by_side(server_url: URL) -
     assert out.returncode == 0, out.stderr
     for line in ("| statement_before |", "statement: after / before = "):
         assert line in out.stdout, out.stdout
+
+
+def test_realistic_autogenerate_benchmark_runs_and_reports(server_url: URL) -> None:
+    """``--realistic``: whole ``alembic`` commands on an app-like schema, audited or not."""
+    url = server_url.render_as_string(hide_password=False)
+    args = ["--realistic", "4", "--repeat", "1", "--commands", "check,autogenerate"]
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "autogenerate.py"), "--url", url, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "alembic check | 4 | " in out.stdout, out.stdout
+    assert "alembic autogenerate | 4 | " in out.stdout, out.stdout

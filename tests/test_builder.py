@@ -317,7 +317,7 @@ def test_enable_is_idempotent_and_thread_safe():
 
 def test_get_audit_spec_of_unaudited_table_explains():
     t = sa.Table("plain", sa.MetaData(), sa.Column("id", sa.Integer))
-    with pytest.raises(ValueError, match=r"'plain' is not audited; was alembic_audit.enable"):
+    with pytest.raises(ValueError, match=r"'plain' is not audited; .* alembic_audit.audit\(\)"):
         get_audit_spec(t)
 
 
@@ -331,3 +331,27 @@ def test_to_metadata_copy_of_the_audited_table_alone_gets_its_own_audit_table():
     assert copy.info[AUDIT_TABLE] is other.tables["tenant1.item_audit"]
     assert get_audit_spec(copy).qualified_function == ("tenant1", "tenant1_item_audit")
     assert get_audit_spec(item).qualified_table == ("public", "item")  # original untouched
+
+
+def test_column_typed_by_a_later_foreign_key_is_audited_once_typed():
+    # Core association tables often leave the type to the foreign key; the table it
+    # points to may come later.
+    md = sa.MetaData()
+    link = sa.Table(
+        "link",
+        md,
+        sa.Column("box_id", sa.ForeignKey("box.id"), primary_key=True),
+        info={"audit.options": {"enabled": True}},
+    )
+    assert "link_audit" not in md.tables  # waits for box
+    sa.Table("box", md, sa.Column("id", sa.BigInteger, primary_key=True))
+    assert str(md.tables["link_audit"].c.box_id.type) == "BIGINT"
+    assert get_audit_spec(link).columns[0].type == "BIGINT"
+    orphan = sa.Table(
+        "orphan",
+        sa.MetaData(),
+        sa.Column("box_id", sa.ForeignKey("box.id")),
+        info={"audit.options": {"enabled": True}},
+    )
+    with pytest.raises(ValueError, match=r"table 'orphan': column\(s\) \['box_id'\] have no type"):
+        get_audit_spec(orphan)

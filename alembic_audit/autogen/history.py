@@ -1,32 +1,29 @@
 """Keeping history through Alembic's own table ops: no drop of an audit table or of its
-columns unless asked, a renamed audit table renamed, not recreated, and the timestamps
-of an audit table made by sqlalchemy-postgresql-audit (``timestamp`` without time zone)
-not converted by a guess.
+columns unless asked, no narrowing of an audit column, a renamed audit table renamed,
+not recreated, and the timestamps of an audit table made by sqlalchemy-postgresql-audit
+(``timestamp`` without time zone) not converted by a guess.
+
+Audit tables are normally kept out of Alembic's table comparison altogether
+(:mod:`alembic_audit.autogen.tables`); :func:`keep_history` is the guard for whatever
+Alembic still writes about them (every run strips our ``audit.*`` info from its
+``create_table`` ops).
 
 Example::
 
-    keep_history(autogen_context, upgrade_ops, scope, audit_tables, keep_drops=set())
+    keep_history(upgrade_ops, scope, audit_tables, keep_drops=set(), found_types={})
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from alembic.operations import ops
-from sqlalchemy import DateTime, MetaData, Table
+from sqlalchemy import DateTime
 
 from ..core.constants import INFO_PREFIX, META_COLUMNS, TIMESTAMP_COLUMN
 from ..core.spec import AuditSpec
-from ..migration.ops import RenameAuditTable
-from .scope import QualifiedName, Scope
-
-if TYPE_CHECKING:
-    from alembic.autogenerate.api import AutogenContext
-
-# A child of Alembic's logger: what env.py's logging config shows for Alembic
-# ("INFO  [alembic.autogenerate.audit] Detected ...") shows for us too.
-log = logging.getLogger("alembic.autogenerate.audit")
+from .scope import QualifiedName, Scope, log
+from .tables import log_kept_seed_timestamp, widen_only
 
 
 def _table_key(op: Any, scope: Scope) -> QualifiedName:
@@ -44,15 +41,19 @@ def keep_history(
     audit_tables: set[QualifiedName],
     *,
     keep_drops: set[QualifiedName],
+    found_types: dict[QualifiedName, dict[str, str]],
 ) -> None:
-    """Strip ``audit.*`` info, keep history: no drop of an audit table or its columns.
+    """Strip ``audit.*`` info, keep history: no drop of an audit table or its columns, no
+    narrowing of an audit column's type.
 
-    ``keep_drops`` are audit tables whose drop was asked for (``drop_history``).  The
+    ``keep_drops`` are audit tables whose drop was asked for (``drop_history``);
+    ``found_types`` the audit columns' types in the database, for widen-only.  The
     indexes of a kept audit table stay too: its history is still read.
 
     Example::
 
-        keep_history(upgrade_ops, scope, {("public", "item_audit")}, keep_drops=set())
+        keep_history(upgrade_ops, scope, {("public", "item_audit")}, keep_drops=set(),
+                     found_types={})
     """
     kept_tables = {
         _table_key(op, scope)
@@ -78,7 +79,8 @@ def keep_history(
             audit_tables | kept_tables
         ):
             key = _table_key(op, scope)
-            inner = []
+            types = found_types.get(key, {})
+            inner: list[ops.MigrateOperation] = []
             for sub in op.ops:
                 if isinstance(sub, ops.DropIndexOp) and key in kept_tables:
                     continue
@@ -91,9 +93,14 @@ def keep_history(
                     continue
                 if isinstance(sub, ops.AlterColumnOp) and _is_seed_timestamp(sub):
                     sub.modify_type = None
-                    _log_kept_timestamp(key, op.schema, op.table_name)
+                    log_kept_seed_timestamp(key, op.schema, op.table_name)
                     if not sub.has_changes():
                         continue
+                if isinstance(sub, ops.AlterColumnOp) and sub.column_name in types:
+                    widened = widen_only(sub, types[sub.column_name])
+                    if widened is None:
+                        continue
+                    sub = widened
                 inner.append(sub)
             op.ops = inner
             if not inner:
@@ -115,110 +122,20 @@ def _is_seed_timestamp(op: ops.AlterColumnOp) -> bool:
     )
 
 
-def _log_kept_timestamp(key: QualifiedName, schema: str | None, table_name: str) -> None:
-    # Converting needs the time zone the old rows were written in: the seed stored
-    # now() as a local time of the writing session's TimeZone, which no catalog
-    # records.  ALTER ... TYPE timestamptz without USING would read them in the
-    # migration session's TimeZone: a silent shift of every old row if the two differ.
-    schema_arg = f", schema={schema!r}" if schema is not None else ""
-    log.info(
-        "Kept column %r of audit table %r as timestamp without time zone (made by "
-        "sqlalchemy-postgresql-audit; the model has timestamp with time zone): its rows hold "
-        "local times of the TimeZone they were written in, which no catalog records, so "
-        "they are not converted by a guess. New audit rows are written in the session's "
-        "TimeZone, as before. To convert, write in a migration: op.alter_column(%r, %r%s, "
-        "type_=sa.DateTime(timezone=True), existing_nullable=False, "
-        "postgresql_using=\"%s AT TIME ZONE '<time zone of the old rows>'\") "
-        "(see README, 'Coming from sqlalchemy-postgresql-audit')",
-        TIMESTAMP_COLUMN,
-        ".".join(key),
-        table_name,
-        TIMESTAMP_COLUMN,
-        schema_arg,
-        TIMESTAMP_COLUMN,
-    )
-
-
-def renames_audit_table(scope: Scope, old: AuditSpec | None, new: AuditSpec) -> bool:
-    """Whether the audit table moves to a new name in the same schema (a rename).
+def renames_audit_table(
+    old: AuditSpec | None, new: AuditSpec, existing: set[QualifiedName] | dict[QualifiedName, Any]
+) -> bool:
+    """Whether the audit table moves to a new name in the same schema (a rename): the old
+    table exists and the new one does not (``existing``: the audit tables found).
 
     Example::
 
-        renames_audit_table(scope, old_spec, old_spec.replace(audit_table_name="x"))
+        renames_audit_table(old_spec, old_spec.replace(audit_table_name="x"), found_tables)
     """
     if old is None or old.qualified_audit_table == new.qualified_audit_table:
         return False
     old_key, new_key = old.qualified_audit_table, new.qualified_audit_table
-    return (
-        old_key[0] == new_key[0] and scope.table_exists(old_key) and not scope.table_exists(new_key)
-    )
+    return old_key[0] == new_key[0] and old_key in existing and new_key not in existing
 
 
-def rename_audit_table(
-    autogen_context: AutogenContext,
-    upgrade_ops: ops.UpgradeOps,
-    scope: Scope,
-    old: AuditSpec,
-    new: AuditSpec,
-    tables: dict[QualifiedName, Table],
-) -> None:
-    """Turn ``create_table(new audit table)`` into a rename of the old one.
-
-    Only within one schema (PostgreSQL's ``ALTER TABLE ... RENAME``), and only when
-    the old table is still there; otherwise the new table is created and the old
-    one kept with its rows.
-
-    Example::
-
-        rename_audit_table(autogen_context, upgrade_ops, scope, old_spec, new_spec, tables)
-    """
-    old_key, new_key = old.qualified_audit_table, new.qualified_audit_table
-    if not any(
-        isinstance(op, ops.CreateTableOp) and _table_key(op, scope) == new_key
-        for op in upgrade_ops.ops
-    ):
-        return
-    schema_arg = scope.schema_arg(old_key[0])
-    replacement: list[ops.MigrateOperation] = [
-        RenameAuditTable(old_key[1], new_key[1], schema=schema_arg)
-    ]
-    log.info("Detected renamed audit table %r to %r", ".".join(old_key), ".".join(new_key))
-    metadata_table = tables.get(new_key)
-    if metadata_table is not None:
-        # Alembic's own table comparators, the reflected old table against the new
-        # model: column changes made together with the rename still show up.
-        conn_table = Table(old_key[1], MetaData(), schema=schema_arg)
-        autogen_context.inspector.reflect_table(conn_table, None)
-        # Compared under the old name (Alembic's comparators read the live table's
-        # indexes by that name), then pointed at the new name, applied after the rename.
-        modify = ops.ModifyTableOps(new_key[1], [], schema=schema_arg)
-        assert autogen_context.dialect is not None
-        autogen_context.comparators.dispatch("table", qualifier=autogen_context.dialect.name)(
-            autogen_context, modify, schema_arg, old_key[1], conn_table, metadata_table
-        )
-        modify.ops = [o for o in modify.ops if not isinstance(o, ops.DropColumnOp)]
-        for sub in modify.ops:
-            if hasattr(sub, "table_name"):
-                sub.table_name = new_key[1]
-        if not modify.is_empty():
-            replacement.append(modify)
-    # Alembic wrote the new table's indexes as create_index ops next to its create_table;
-    # the comparison above already holds them, against the renamed table's own.
-    for op in upgrade_ops.ops:
-        if isinstance(op, ops.ModifyTableOps) and _table_key(op, scope) == new_key:
-            op.ops = [o for o in op.ops if not isinstance(o, ops.CreateIndexOp)]
-    upgrade_ops.ops = [
-        op
-        for op in upgrade_ops.ops
-        if not (isinstance(op, ops.CreateIndexOp) and _table_key(op, scope) == new_key)
-        and not (isinstance(op, ops.ModifyTableOps) and op.is_empty())
-    ]
-    index = next(
-        i
-        for i, op in enumerate(upgrade_ops.ops)
-        if isinstance(op, ops.CreateTableOp) and _table_key(op, scope) == new_key
-    )
-    upgrade_ops.ops[index : index + 1] = replacement
-
-
-__all__ = ["keep_history", "log", "rename_audit_table", "renames_audit_table"]
+__all__ = ["keep_history", "log", "renames_audit_table"]

@@ -54,8 +54,23 @@ def comparator(*args: Any, **kw: Any) -> PriorityDispatchResult:
     return compare_audit(*args, **kw)
 
 
+def preparer(*args: Any, **kw: Any) -> PriorityDispatchResult:
+    """The comparator that runs first: :func:`~alembic_audit.autogen.compare.prepare_audit`
+    (reads the catalog, keeps audit tables out of Alembic's own table comparison).
+
+    Example::
+
+        plugin.add_autogenerate_comparator(preparer, "schema", qualifier="postgresql")
+    """
+    from .compare import prepare_audit
+
+    return prepare_audit(*args, **kw)
+
+
 def setup(plugin: Plugin) -> None:
-    """Register the schema-level comparator, priority LAST (after every create_table).
+    """Register the schema-level comparators: :func:`preparer` with priority FIRST (before
+    Alembic's table comparison), :func:`comparator` with priority LAST (after every
+    create_table).
 
     Example::
 
@@ -66,6 +81,9 @@ def setup(plugin: Plugin) -> None:
     """
     from alembic.util import DispatchPriority
 
+    plugin.add_autogenerate_comparator(
+        preparer, "schema", qualifier="postgresql", priority=DispatchPriority.FIRST
+    )
     plugin.add_autogenerate_comparator(
         comparator, "schema", qualifier="postgresql", priority=DispatchPriority.LAST
     )
@@ -100,10 +118,13 @@ def _register_now() -> None:
             return
         from alembic.util import DispatchPriority
 
+        comparators.dispatch_for("schema", qualifier="postgresql", priority=DispatchPriority.FIRST)(
+            preparer
+        )
         comparators.dispatch_for("schema", qualifier="postgresql", priority=DispatchPriority.LAST)(
             comparator
         )
         _registered_globally = True
 
 
-__all__ = ["PLUGIN_NAME", "comparator", "register_global", "setup"]
+__all__ = ["PLUGIN_NAME", "comparator", "preparer", "register_global", "setup"]

@@ -26,16 +26,21 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from alembic.autogenerate.render import renderers
+from alembic.operations import ops
 
 from ..core.spec import AuditSpec
 from ..migration.ops import (
     CreateAuditTrigger,
+    DropAuditTable,
     DropAuditTrigger,
     GrantAuditAccess,
+    KeepAuditColumnType,
     RenameAuditTable,
     ReplaceAuditTrigger,
     RevokeAuditAccess,
+    WidenAuditColumn,
 )
+from ..types import type_text
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -205,3 +210,36 @@ def _render_rename(autogen_context: AutogenContext, op: RenameAuditTable) -> str
     schema = f", schema={op.schema!r}" if op.schema else ""
     names = f"{op.table_name!r}, {op.new_table_name!r}"
     return f"{op_prefix(autogen_context)}rename_table({names}{schema})"
+
+
+@renderers.dispatch_for(DropAuditTable)
+def _render_drop_table(autogen_context: AutogenContext, op: DropAuditTable) -> str | list[str]:
+    # Rendered before the downgrade, whose create_table names alembic_audit.types.
+    autogen_context.imports.add(IMPORT)
+    return renderers.dispatch(ops.DropTableOp)(autogen_context, op)  # type: ignore[no-any-return]
+
+
+@renderers.dispatch_for(WidenAuditColumn)
+def _render_widen(autogen_context: AutogenContext, op: WidenAuditColumn) -> list[str]:
+    # Alembic's own alter_column text (batch mode included), said to be widen-only.
+    alembic_renderer = renderers.dispatch(ops.AlterColumnOp)
+    rendered = alembic_renderer(autogen_context, op)
+    lines = rendered if isinstance(rendered, list) else [rendered]
+    assert op.modify_type is not None
+    comment = (
+        f"# audit column {op.table_name}.{op.column_name}: {op.found_type} -> "
+        f"{type_text(op.modify_type)}, widen only (the downgrade keeps it)"
+    )
+    return [comment, *lines]
+
+
+@renderers.dispatch_for(KeepAuditColumnType)
+def _render_keep(autogen_context: AutogenContext, op: KeepAuditColumnType) -> str:
+    widened = op.widened
+    assert widened.modify_type is not None
+    # A statement, not only a comment: it may be the only line of the downgrade.
+    return (
+        f"pass  # audit column {op.table_name}.{op.column_name} keeps "
+        f"{type_text(widened.modify_type)}: history may hold values {widened.found_type} "
+        "cannot"
+    )

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from sqlalchemy import MetaData, Table
@@ -18,6 +19,10 @@ if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
 
 QualifiedName = tuple[str, str]
+
+# A child of Alembic's logger: what env.py's logging config shows for Alembic
+# ("INFO  [alembic.autogenerate.audit] Detected ...") shows for us too.
+log = logging.getLogger("alembic.autogenerate.audit")
 
 
 class Scope:
@@ -60,4 +65,4 @@ class Scope:
         return name in self.ctx.inspector.get_table_names(schema=self.schema_arg(schema))
 
 
-__all__ = ["QualifiedName", "Scope"]
+__all__ = ["QualifiedName", "Scope", "log"]

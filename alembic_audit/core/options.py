@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Table
+from sqlalchemy.types import NullType
 
 from ..types import mirror_type, type_text
 from . import naming
@@ -421,6 +422,12 @@ def spec_from_table(table: Table) -> AuditSpec:
     drop_history_requested(table)  # validates: refused while enabled
     _check_identifiers(label, table, options.get("schema", options.get("schema_name")))
     column_names = [c.name for c in table.columns]
+    untyped = [c.name for c in table.columns if isinstance(c.type, NullType)]
+    if untyped:
+        raise AuditError(
+            f"table {label!r}: column(s) {untyped} have no type yet; give them one, or define "
+            "the tables their foreign keys point to first"
+        )
     level = options.get("level", "statement")
     excluded = _exclude(label, options.get("exclude"), column_names)
     settings = _session_settings(label, options.get("session_settings"), set(column_names))

@@ -424,6 +424,111 @@ class RenameAuditTable(ops.RenameTableOp):
         return ("rename_audit_table", self.schema, self.table_name, self.new_table_name)
 
 
+class DropAuditTable(ops.DropTableOp):
+    """``op.drop_table`` of an audit table whose model asks for ``drop_history`` after
+    an earlier revision kept it.
+
+    Autogenerate writes it (the audit table is hidden from Alembic's own comparison);
+    it renders as Alembic's ``drop_table``, plus the import its downgrade needs (the
+    recreated audit table's columns may be of :mod:`alembic_audit.types`).
+
+    Example::
+
+        DropAuditTable.from_table(reflected_item_audit).reverse()  # a CreateTableOp
+    """
+
+
+class WidenAuditColumn(ops.AlterColumnOp):
+    """``op.alter_column`` of an audit column to a type that holds every value it held.
+
+    Autogenerate writes it when an audited column's type changes and the audit column
+    cannot hold the new values (see :mod:`alembic_audit.core.widening`); it renders as
+    Alembic's ``op.alter_column`` with a comment.  Its downgrade keeps the wider type
+    (:class:`KeepAuditColumnType`): narrowing it back would fail on, or cut, history
+    written meanwhile.
+
+    Example::
+
+        op = WidenAuditColumn("item_audit", "name", existing_type=String(20),
+                              modify_type=Text())
+        op.reverse()  # KeepAuditColumnType: the downgrade leaves the column as it is
+    """
+
+    #: The audit column's type in the database before the upgrade (``format_type``).
+    found_type: str = ""
+
+    @classmethod
+    def from_alter(
+        cls, alter: ops.AlterColumnOp, modify_type: Any, found_type: str
+    ) -> WidenAuditColumn:
+        """The same ``alter_column``, to ``modify_type``, widen-only.
+
+        Example::
+
+            WidenAuditColumn.from_alter(alter, Text(), "integer")
+        """
+        op = cls(
+            alter.table_name,
+            alter.column_name,
+            schema=alter.schema,
+            existing_type=alter.existing_type,
+            existing_server_default=alter.existing_server_default,
+            existing_nullable=alter.existing_nullable,
+            existing_comment=alter.existing_comment,
+            modify_nullable=alter.modify_nullable,
+            modify_comment=alter.modify_comment,
+            modify_server_default=alter.modify_server_default,
+            modify_name=alter.modify_name,
+            modify_type=modify_type,
+            **alter.kw,
+        )
+        op.found_type = found_type
+        return op
+
+    def reverse(self) -> ops.AlterColumnOp | KeepAuditColumnType:  # type: ignore[override]
+        plain = ops.AlterColumnOp(
+            self.table_name,
+            self.column_name,
+            schema=self.schema,
+            existing_type=self.existing_type,
+            existing_server_default=self.existing_server_default,
+            existing_nullable=self.existing_nullable,
+            existing_comment=self.existing_comment,
+            modify_nullable=self.modify_nullable,
+            modify_comment=self.modify_comment,
+            modify_server_default=self.modify_server_default,
+            **self.kw,
+        )
+        back = plain.reverse()
+        if back.has_changes():
+            # Whatever else changed goes back; the type stays wide.
+            back.existing_type = self.modify_type
+            return back
+        return KeepAuditColumnType(self)
+
+
+class KeepAuditColumnType(MigrateOperation):
+    """The downgrade of a :class:`WidenAuditColumn`: the audit column keeps its wider
+    type.  It renders as a ``pass`` with a comment saying so, and runs nothing.
+
+    Example::
+
+        KeepAuditColumnType(widen_op).reverse()  # the WidenAuditColumn again
+    """
+
+    def __init__(self, widened: WidenAuditColumn) -> None:
+        self.widened = widened
+        self.table_name = widened.table_name
+        self.column_name = widened.column_name
+        self.schema = widened.schema
+
+    def reverse(self) -> WidenAuditColumn:
+        return self.widened
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("keep_audit_column_type", self.schema, self.table_name, self.column_name)
+
+
 #: The ``op.<name>`` functions registered here, with their classes, in the order
 #: ``alembic_audit.op`` lists them.
 OPERATIONS: dict[str, type[MigrateOperation]] = {
@@ -437,9 +542,12 @@ OPERATIONS: dict[str, type[MigrateOperation]] = {
 __all__ = [
     "OPERATIONS",
     "CreateAuditTrigger",
+    "DropAuditTable",
     "DropAuditTrigger",
     "GrantAuditAccess",
+    "KeepAuditColumnType",
     "RenameAuditTable",
     "ReplaceAuditTrigger",
     "RevokeAuditAccess",
+    "WidenAuditColumn",
 ]

@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
+from ..core.constants import META_COLUMNS
 from ..core.spec import AuditSpec
 from ..sql import catalog
 from ..sql.function import FunctionHeader
@@ -75,8 +76,10 @@ class ReflectedTrigger:
     extra: bool
     enabled: str
     function_oid: int
-    #: ``pg_get_triggerdef``: what a downgrade re-creates if this trigger drifted.
-    sql: str
+    #: ``pg_get_triggerdef``: what a downgrade re-creates if this trigger drifted
+    #: (``None`` when read without definitions, see :meth:`PGAdvancedInspector.reflect`).
+    sql: str | None
+    oid: int = 0
 
     @property
     def name(self) -> str:
@@ -102,8 +105,9 @@ class ReflectedFunction:
     name: str
     source: str
     header: FunctionHeader
-    #: ``pg_get_functiondef``: what a downgrade re-creates if this function drifted.
-    sql: str
+    #: ``pg_get_functiondef``: what a downgrade re-creates if this function drifted
+    #: (``None`` when read without definitions).
+    sql: str | None
     #: The spec embedded in the body, ``None`` when the marker is gone.
     spec: AuditSpec | None
     #: The format of the marker (see :data:`~alembic_audit.sql.marker.MARKER_FORMAT`).
@@ -158,6 +162,61 @@ class FoundAudit:
         return spec_triggers(spec) + on_partitions
 
 
+@dataclass(frozen=True)
+class FoundColumn:
+    """A column of an audit table as found in ``pg_attribute``: its name, its type as
+    ``format_type`` writes it, whether it is NOT NULL, and its identity (``attidentity``:
+    ``""`` none, ``"d"`` BY DEFAULT, ``"a"`` ALWAYS).
+
+    Example::
+
+        found_tables[("public", "item_audit")].columns["name"].type
+        # 'character varying(20)'
+    """
+
+    name: str
+    type: str
+    not_null: bool
+    identity: str = ""
+
+
+@dataclass
+class FoundTable:
+    """An audit table as found in the catalog: its columns in order, its indexes, and
+    whether it has anything an audit table made by alembic-audit has not (a constraint,
+    a comment, a column default or generated value), which autogenerate then leaves to
+    Alembic's own comparison.
+
+    ``indexes``: index name -> ``"<method> [unique] [other] (<columns>)"``, where
+    ``other`` marks an expression, partial or covering index.
+
+    Example::
+
+        found = inspector.audit_tables([("public", "item_audit")], ["public"])
+        list(found[("public", "item_audit")].columns)  # ['id', 'name', 'audit_id', ...]
+        found[("public", "item_audit")].indexes["item_audit_row_idx"]
+        # 'btree (id,audit_id)'
+    """
+
+    schema: str
+    name: str
+    columns: dict[str, FoundColumn] = field(default_factory=dict)
+    indexes: dict[str, str] = field(default_factory=dict)
+    has_constraints: bool = False
+    has_comments: bool = False
+    has_defaults: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+    @property
+    def plain(self) -> bool:
+        """Nothing but columns (types, NOT NULL, identity) and indexes on columns (what
+        alembic-audit makes; the indexes are compared with the model's by name and text)."""
+        return not (self.has_constraints or self.has_comments or self.has_defaults)
+
+
 @dataclass
 class AuditCatalog:
     """Result of one :meth:`PGAdvancedInspector.reflect`.
@@ -197,7 +256,11 @@ class PGAdvancedInspector:
         self.queries = 0
 
     def reflect(
-        self, wanted: Iterable[AuditSpec] = (), *, schemas: Iterable[str] | None = None
+        self,
+        wanted: Iterable[AuditSpec] = (),
+        *,
+        schemas: Iterable[str] | None = None,
+        definitions: bool = True,
     ) -> AuditCatalog:
         """Read the audit functions of ``schemas``, plus functions and triggers named by
         ``wanted``.
@@ -214,6 +277,9 @@ class PGAdvancedInspector:
         ``alembic.autogenerate.audit``, WARNING) and ignored: a function any role can
         plant must not steer a migration.  Triggers are those calling a function kept,
         and those on a wanted table with a wanted name whatever they call.
+        ``definitions=False`` leaves out their ``pg_get_functiondef`` /
+        ``pg_get_triggerdef`` text (``sql``), most of what the queries return;
+        :meth:`with_definitions` reads it for the few that need it.
         """
         wanted = list(wanted)
         fn_names = sorted(
@@ -226,7 +292,11 @@ class PGAdvancedInspector:
         rows = self.connection.execute(
             catalog.functions_query(),
             catalog.function_params(
-                SPEC_MARKER, [n[0] for n in fn_names], [n[1] for n in fn_names], scope
+                SPEC_MARKER,
+                [n[0] for n in fn_names],
+                [n[1] for n in fn_names],
+                scope,
+                definitions=definitions,
             ),
         ).all()
         self.queries += 1
@@ -267,7 +337,11 @@ class PGAdvancedInspector:
         rows = self.connection.execute(
             catalog.triggers_query(),
             catalog.trigger_params(
-                [f.oid for f in functions], wanted_triggers, partitioned, row_security
+                [f.oid for f in functions],
+                wanted_triggers,
+                partitioned,
+                row_security,
+                definitions=definitions,
             ),
         ).all()
         self.queries += 1
@@ -285,7 +359,12 @@ class PGAdvancedInspector:
                 extra=bool(r.has_when) or int(r.tgnargs) > 0 or bool(r.tgattr.strip()),
                 enabled=r.tgenabled,
                 function_oid=int(r.tgfoid),
-                sql=qualify_trigger_function(r.definition, r.q_fschema, r.q_fname),
+                sql=(
+                    None
+                    if r.definition is None
+                    else qualify_trigger_function(r.definition, r.q_fschema, r.q_fname)
+                ),
+                oid=int(r.oid),
             )
             for r in rows
             if r.kind == "trigger"
@@ -303,6 +382,71 @@ class PGAdvancedInspector:
             found.partitions = partitions.get(table, [])
             found.row_security_current = current.get(table)
         return result
+
+    def with_definitions(self, found: FoundAudit) -> FoundAudit:
+        """``found`` with the ``pg_get_functiondef`` / ``pg_get_triggerdef`` text of its
+        function, guard function and triggers (one query), for one read without definitions.
+
+        Example::
+
+            found = inspector.with_definitions(catalog.by_table[("public", "item")])
+            found.function.sql  # 'CREATE OR REPLACE FUNCTION public.public_item_audit() ...'
+        """
+        functions = [f for f in (found.function, found.guard_function) if f is not None]
+        function_oids = [f.oid for f in functions]
+        rows = self.connection.execute(
+            catalog.definitions_query(function_oids, [t.oid for t in found.triggers])
+        ).all()
+        self.queries += 1
+        texts = {(r.kind, int(r.oid)): r for r in rows}
+        function, guard = found.function, found.guard_function
+        if function is not None and ("function", function.oid) in texts:
+            function = replace(function, sql=texts[("function", function.oid)].definition)
+        if guard is not None and ("function", guard.oid) in texts:
+            guard = replace(guard, sql=texts[("function", guard.oid)].definition)
+        triggers = []
+        for t in found.triggers:
+            r = texts.get(("trigger", t.oid))
+            if r is not None:
+                t = replace(t, sql=qualify_trigger_function(r.definition, r.q_fschema, r.q_fname))
+            triggers.append(t)
+        return replace(found, function=function, guard_function=guard, triggers=triggers)
+
+    def audit_tables(
+        self, tables: Iterable[tuple[str, str]], scan_schemas: Iterable[str]
+    ) -> dict[tuple[str, str], FoundTable]:
+        """The audit tables named by ``tables`` that exist, and every table of
+        ``scan_schemas`` that has the audit table's own columns, in one query.
+
+        Example::
+
+            inspector.audit_tables([("public", "item_audit")], ["public"])
+            # {('public', 'item_audit'): FoundTable(...)}
+        """
+        rows = self.connection.execute(
+            catalog.audit_tables_query(),
+            catalog.audit_table_params(
+                sorted(set(tables)), sorted(set(scan_schemas)), META_COLUMNS
+            ),
+        ).all()
+        self.queries += 1
+        found: dict[tuple[str, str], FoundTable] = {}
+        for r in rows:
+            found[(r.nspname, r.relname)] = FoundTable(
+                r.nspname,
+                r.relname,
+                {
+                    name: FoundColumn(name, type_, bool(not_null), identity)
+                    for name, type_, not_null, identity in zip(
+                        r.names, r.types, r.not_nulls, r.identities, strict=True
+                    )
+                },
+                indexes=dict(zip(r.index_names, r.index_texts, strict=True)),
+                has_constraints=bool(r.has_constraints),
+                has_comments=bool(r.has_comments),
+                has_defaults=bool(r.has_defaults),
+            )
+        return found
 
     # -- the questions the ops and the grant helpers ask ------------------------------
 
@@ -594,6 +738,8 @@ def _group(
 __all__ = [
     "AuditCatalog",
     "FoundAudit",
+    "FoundColumn",
+    "FoundTable",
     "PGAdvancedInspector",
     "ReflectedFunction",
     "ReflectedTrigger",

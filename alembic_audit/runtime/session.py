@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy import bindparam, func, select, true
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session
 from sqlalchemy.sql import Select
 
 if TYPE_CHECKING:
+    # Annotations only: a Core application does not pay for importing the ORM.
     # Not imported at run time: SQLAlchemy's asyncio extension needs greenlet,
     # which sync-only users need not install.
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+    from sqlalchemy.orm import Session
 
 from ..core.constants import SETTING_NAMESPACE
 from ..core.errors import AuditError

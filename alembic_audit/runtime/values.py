@@ -37,11 +37,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Enum, Table
 
-from ..core.constants import OPTIONS_KEY
+from ..core.constants import OPTIONS_KEY, SPEC
 from ..core.errors import AuditError
 from ..core.options import table_label
-from ..core.spec import SessionSetting
-from ..schema.builder import get_audit_spec, live_audited_tables, registry_generation
+from ..core.spec import AuditSpec, SessionSetting
+from ..schema.builder import live_audited_tables, registry_generation
 
 _IP_TYPES = (
     ipaddress.IPv4Address,
@@ -350,7 +350,11 @@ def _checks() -> dict[str, tuple[_SettingCheck, ...]]:
         return _cache[1]
     checks: dict[str, list[_SettingCheck]] = {}
     for table in live_audited_tables():
-        spec = get_audit_spec(table)
+        # The spec as last built: options edited since (valid or not) are the models'
+        # business until something syncs them, not a reason to refuse a value here.
+        spec = table.info.get(SPEC)
+        if not isinstance(spec, AuditSpec):
+            continue
         for setting in spec.session_settings:
             check = check_for_type(setting.type, _enum_labels(table, setting))
             if check is not None:

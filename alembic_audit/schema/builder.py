@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Enum, Identity, Index, MetaData, Table, event
 from sqlalchemy.schema import SchemaItem
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import NullType, TypeEngine
 
 from ..core.constants import (
     AUDIT_TABLE,
@@ -29,6 +30,10 @@ from ..sql.statement import script
 from ..types import mirror_type
 
 _REGISTRY_KEY = "audit.registry"
+#: ``MetaData.info`` key: audited tables waiting for a foreign key's table to type a column.
+_DEFERRED_KEY = "audit.deferred"
+#: ``Table.info`` key: the snapshot of the options the audit table was built from.
+_BUILT_FROM = "audit.built_from"
 
 _lock = threading.Lock()
 _listening = False
@@ -46,6 +51,10 @@ class AuditInfo(dict):  # type: ignore[type-arg]
     into ``create_table(..., info=...)`` with ``repr``, and ``Column`` or ``Table``
     objects there would make the migration fail to import (``NameError: Column``).
 
+    The seed's ``audit.create_ddl`` and ``audit.drop_ddl`` scripts of an audited table
+    are written when first read, not when the table is defined: an application (or an
+    ``alembic check``) that never reads them does not pay for rendering them.
+
     Example::
 
         repr(AuditInfo({"audit.spec": spec, "owner": "app"}))  # "{'owner': 'app'}"
@@ -53,6 +62,35 @@ class AuditInfo(dict):  # type: ignore[type-arg]
 
     def __repr__(self) -> str:
         return repr({k: v for k, v in self.items() if not str(k).startswith(INFO_PREFIX)})
+
+    def _lazy(self, key: object) -> bool:
+        return (
+            key in (CREATE_DDL, DROP_DDL)
+            and dict.__contains__(self, SPEC)
+            and bool(dict.get(self, IS_AUDITED))
+        )
+
+    def __missing__(self, key: object) -> Any:
+        if not self._lazy(key):
+            raise KeyError(key)
+        spec = dict.__getitem__(self, SPEC)
+        # Like the seed's, both scripts can run again: create on an installed table (it
+        # replaces), drop on nothing.
+        if key == CREATE_DDL:
+            value = script(create_statements(spec, replace_triggers=True))
+        else:
+            value = script(drop_statements(spec, if_exists=True))
+        self[key] = value
+        return value
+
+    def get(self, key: object, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return dict.__contains__(self, key) or self._lazy(key)
 
 
 def listen() -> None:
@@ -88,8 +126,40 @@ def is_listening() -> bool:
 
 
 def _on_table_attach(table: Table, parent: SchemaItem) -> None:
-    if isinstance(parent, MetaData) and is_enabled(table):
-        attach_audit_table(table, parent)
+    if not isinstance(parent, MetaData):
+        return
+    if is_enabled(table):
+        if _untyped(table):
+            # A column typed by its foreign key (Column("team_id", ForeignKey("team.id")))
+            # whose table comes later: built when that table arrives.
+            _deferred(parent).append(table)
+        else:
+            attach_audit_table(table, parent)
+    _retry_deferred(parent)
+
+
+def _untyped(table: Table) -> bool:
+    return any(isinstance(c.type, NullType) and c.foreign_keys for c in table.columns)
+
+
+def _deferred(metadata: MetaData) -> list[Table]:
+    deferred = metadata.info.get(_DEFERRED_KEY)
+    if deferred is None:
+        deferred = metadata.info[_DEFERRED_KEY] = []
+    return deferred
+
+
+def _retry_deferred(metadata: MetaData) -> None:
+    deferred = metadata.info.get(_DEFERRED_KEY)
+    if not deferred:
+        return
+    for table in list(deferred):
+        if table.metadata is not metadata or table.info.get(IS_AUDITED):
+            deferred.remove(table)
+        elif not _untyped(table):
+            deferred.remove(table)
+            if is_enabled(table):
+                attach_audit_table(table, metadata)
 
 
 def _on_column_attach(column: Column[Any], parent: SchemaItem) -> None:
@@ -144,8 +214,9 @@ def _claim_names(spec: AuditSpec, metadata: MetaData, owner: str) -> None:
 def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     """Validate ``table``'s options and add its audit table to ``metadata``.
 
-    Called by the event hook; callable directly for tables defined before
-    :func:`alembic_audit.enable`.
+    What the event hook calls when an audited table is defined.  Prefer
+    :func:`alembic_audit.audit` for tables that are already defined: it sets the options
+    and calls this.
 
     Example::
 
@@ -153,11 +224,7 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     """
     spec = spec_from_table(table)
     label = table_label(table)
-    key = (
-        f"{spec.audit_schema}.{spec.audit_table_name}"
-        if spec.audit_schema
-        else spec.audit_table_name
-    )
+    key = _table_key(spec)
     existing = metadata.tables.get(key)
     if existing is not None:
         target = existing.info.get(TARGET_TABLE)
@@ -176,22 +243,10 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     if existing is not None:
         audit_table = existing
     else:
-        audit_cols = [_copy_column(c) for c in table.columns if c.name in spec.column_names]
-        audit_cols += [_meta_column(c) for c in spec.meta_columns]
-        # Setting columns stay nullable even for required settings: adding a required
-        # setting later must not fail on the audit rows already there.
-        settings_cols = {c.name: c for c in table.info[OPTIONS_KEY].get("session_settings") or ()}
-        # A setting's enum type is created with the audit table, unless the audited
-        # table has a column of the same type (then it is created there).
-        owned = {(c.type.schema, c.type.name) for c in table.columns if isinstance(c.type, Enum)}
-        audit_cols += [
-            Column(s.column_name, _setting_type(settings_cols[s.name].type, owned), nullable=True)
-            for s in spec.session_settings
-        ]
         audit_table = Table(
             spec.audit_table_name,
             metadata,
-            *audit_cols,
+            *_audit_columns(table, spec),
             schema=spec.audit_schema,
             info=AuditInfo({IS_AUDIT_TABLE: True, TARGET_TABLE: table}),
         )
@@ -204,10 +259,7 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     info[AUDIT_TABLE] = audit_table
     table.info = info
     _store(table, spec)
-    global _generation
-    with _lock:
-        _live.add(table)
-        _generation += 1
+    table.info[_BUILT_FROM] = _fingerprint(table)
     return audit_table
 
 
@@ -260,14 +312,151 @@ def registry_generation() -> tuple[int, int]:
     return (_generation, len(_live))
 
 
+def _table_key(spec: AuditSpec) -> str:
+    if spec.audit_schema:
+        return f"{spec.audit_schema}.{spec.audit_table_name}"
+    return spec.audit_table_name
+
+
+def _audit_columns(table: Table, spec: AuditSpec) -> list[Column[Any]]:
+    audit_cols = [_copy_column(c) for c in table.columns if c.name in spec.column_names]
+    audit_cols += [_meta_column(c) for c in spec.meta_columns]
+    # Setting columns stay nullable even for required settings: adding a required
+    # setting later must not fail on the audit rows already there.
+    settings_cols = {c.name: c for c in table.info[OPTIONS_KEY].get("session_settings") or ()}
+    # A setting's enum type is created with the audit table, unless the audited
+    # table has a column of the same type (then it is created there).
+    owned = {(c.type.schema, c.type.name) for c in table.columns if isinstance(c.type, Enum)}
+    audit_cols += [
+        Column(s.column_name, _setting_type(settings_cols[s.name].type, owned), nullable=True)
+        for s in spec.session_settings
+    ]
+    return audit_cols
+
+
+def _shape(columns: Iterable[Column[Any]]) -> list[tuple[str, str, bool]]:
+    return [(c.name, repr(c.type), bool(c.nullable)) for c in columns]
+
+
+def _freeze(value: object) -> object:
+    """A comparable snapshot of an option value (``Column`` objects compare as SQL)."""
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return tuple(sorted(repr(_freeze(v)) for v in value))
+    if isinstance(value, Column):
+        # By identity (a repr of the type costs more than the whole check): a Column
+        # replaced by an equal one only costs a cheap rebuild that finds nothing to do.
+        return ("column", value.name, id(value), id(value.type), value.nullable)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return ("object", type(value).__name__, id(value))
+
+
+def _fingerprint(table: Table) -> object:
+    """What the audit table and spec were built from: the options (a snapshot, so that
+    an edit in place shows) and the ``audit.*`` naming conventions."""
+    conventions = sorted(
+        (str(k), repr(v))
+        for k, v in table.metadata.naming_convention.items()
+        if str(k).startswith(INFO_PREFIX)
+    )
+    return (_freeze(table.info.get(OPTIONS_KEY)), tuple(conventions))
+
+
+def _release_names(table: Table) -> None:
+    registry = _registry(table.metadata)
+    owner = table_label(table)
+    for key in [k for k, v in registry.items() if v == owner]:
+        del registry[key]
+
+
+def _detach(table: Table) -> None:
+    """Undo :func:`attach_audit_table`: the table is no longer audited in the models (its
+    audit table leaves the MetaData; the database is not touched)."""
+    audit_table = table.info.get(AUDIT_TABLE)
+    for key in (IS_AUDITED, AUDIT_TABLE, SPEC, CREATE_DDL, DROP_DDL, _BUILT_FROM):
+        table.info.pop(key, None)
+    _release_names(table)
+    global _generation
+    with _lock:
+        _live.discard(table)
+        _generation += 1
+    metadata = table.metadata
+    if (
+        isinstance(audit_table, Table)
+        and metadata.tables.get(audit_table.key) is audit_table
+        and audit_table.info.get(TARGET_TABLE) is table
+    ):
+        metadata.remove(audit_table)
+
+
+def sync_table(table: Table) -> bool:
+    """Bring a table's audit table and spec in line with its ``audit.options`` as they are
+    now; return whether it is audited.
+
+    Options set, changed (also in place) or turned off after the table was defined
+    take effect here: the audit table is built, rebuilt (a new ``Table`` object when its
+    columns or name change; take it from ``metadata.tables`` again) or removed from the
+    MetaData.  :func:`audited_tables`, :func:`get_audit_spec`, the install and grant
+    helpers and autogenerate call it; an invalid option raises an ``AuditError`` naming
+    the table.
+
+    Example::
+
+        item.info["audit.options"] = {"enabled": True, "level": "row"}
+        sync_table(item)  # True; metadata.tables["item_audit"] exists
+    """
+    if table.info.get(IS_AUDIT_TABLE):
+        return False
+    _adopt_copy(table)
+    enabled = is_enabled(table)
+    audited = bool(table.info.get(IS_AUDITED))
+    if not enabled:
+        if audited:
+            _detach(table)
+        return False
+    fingerprint = _fingerprint(table)
+    if audited and table.info.get(_BUILT_FROM) == fingerprint:
+        return True
+    if audited:
+        _rebuild(table)
+        table.info[_BUILT_FROM] = fingerprint
+    else:
+        attach_audit_table(table, table.metadata)
+    return True
+
+
+def _rebuild(table: Table) -> None:
+    spec = spec_from_table(table)  # validates before anything changes
+    audit_table = table.info[AUDIT_TABLE]
+    same_table = (audit_table.schema, audit_table.name) == (
+        spec.audit_schema,
+        spec.audit_table_name,
+    )
+    if same_table and _shape(audit_table.columns) == _shape(_audit_columns(table, spec)):
+        # Only the trigger changes (level, an option): the audit Table object stays.
+        _release_names(table)
+        _claim_names(spec, table.metadata, table_label(table))
+        _store(table, spec)
+        return
+    _detach(table)
+    attach_audit_table(table, table.metadata)
+
+
 def _store(table: Table, spec: AuditSpec) -> None:
     _follow_spec(table.info[AUDIT_TABLE], spec)
     table.info[SPEC] = spec
-    # Like the seed's, both scripts can run again: create on an installed table (it
-    # replaces), drop on nothing.
-    table.info[CREATE_DDL] = script(create_statements(spec, replace_triggers=True))
-    table.info[DROP_DDL] = script(drop_statements(spec, if_exists=True))
+    # Rendered again from the new spec when next read (see AuditInfo).
+    table.info.pop(CREATE_DDL, None)
+    table.info.pop(DROP_DDL, None)
     table.info[AUDIT_TABLE].info[SPEC] = spec
+    global _generation
+    with _lock:
+        _live.add(table)
+        _generation += 1  # its session settings may have changed
 
 
 def refresh_spec(table: Table) -> AuditSpec:
@@ -280,41 +469,43 @@ def refresh_spec(table: Table) -> AuditSpec:
     """
     spec = spec_from_table(table)
     _store(table, spec)
-    global _generation
-    with _lock:
-        _generation += 1  # its session settings may have changed
     return spec
 
 
 def get_audit_spec(table: Table) -> AuditSpec:
     """The :class:`AuditSpec` of an audited table (or of an audit table's target).
 
+    Options edited after the table was defined are taken into account (see
+    :func:`sync_table`).
+
     Example::
 
         get_audit_spec(metadata.tables["item"]).function_name  # 'public_item_audit'
     """
-    _adopt_copy(table)
+    if not table.info.get(IS_AUDIT_TABLE):
+        sync_table(table)
     spec = table.info.get(SPEC)
     if spec is None:
         raise AuditError(
-            f"table {table_label(table)!r} is not audited; was alembic_audit.enable() called "
-            "before the table was defined?"
+            f"table {table_label(table)!r} is not audited; give it "
+            "info['audit.options'] = {'enabled': True} or call alembic_audit.audit()"
         )
     assert isinstance(spec, AuditSpec)
     return spec
 
 
 def audited_tables(metadata: MetaData) -> list[Table]:
-    """Audited tables of ``metadata``, in ``metadata.sorted_tables`` order.
+    """Audited tables of ``metadata``, in the order they were defined.
+
+    No dependency sort: audit tables have no foreign keys, and a sort would warn about
+    the application's own foreign-key cycles.  Options set or changed after a table was
+    defined take effect here (see :func:`sync_table`).
 
     Example::
 
         [t.name for t in audited_tables(metadata)]  # ['item']
     """
-    tables = [t for t in metadata.sorted_tables if t.info.get(IS_AUDITED)]
-    for table in tables:
-        _adopt_copy(table)
-    return tables
+    return [t for t in list(metadata.tables.values()) if sync_table(t)]
 
 
 def _adopt_copy(table: Table) -> None:

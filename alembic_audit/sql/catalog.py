@@ -83,7 +83,8 @@ SELECT c.oid, c.nspname, c.proname, c.ignored,
        CASE WHEN c.ignored IS NULL THEN p.prosrc END AS prosrc,
        COALESCE(p.proconfig, CAST(ARRAY[] AS text[])) AS proconfig,
        p.prosecdef, l.lanname, CAST(p.provolatile AS text) AS provolatile,
-       CASE WHEN c.ignored IS NULL THEN pg_catalog.pg_get_functiondef(c.oid) END AS definition
+       CASE WHEN c.ignored IS NULL AND :definitions
+            THEN pg_catalog.pg_get_functiondef(c.oid) END AS definition
 FROM candidates AS c
 JOIN pg_catalog.pg_proc AS p ON p.oid = c.oid
 JOIN pg_catalog.pg_language AS l ON l.oid = p.prolang
@@ -114,11 +115,11 @@ SELECT 'trigger' AS kind, n.nspname, c.relname, t.tgname,
        f.proname AS fname, CAST(t.tgoldtable AS text) AS oldtable,
        CAST(t.tgnewtable AS text) AS newtable, t.tgqual IS NOT NULL AS has_when,
        t.tgnargs, CAST(t.tgattr AS text) AS tgattr,
-       pg_catalog.pg_get_triggerdef(t.oid) AS definition,
+       CASE WHEN :definitions THEN pg_catalog.pg_get_triggerdef(t.oid) END AS definition,
        pg_catalog.quote_ident(fn.nspname) AS q_fschema,
        pg_catalog.quote_ident(f.proname) AS q_fname,
        CAST(NULL AS name) AS root_schema, CAST(NULL AS name) AS root_table,
-       CAST(NULL AS boolean) AS flag
+       CAST(NULL AS boolean) AS flag, t.oid
 FROM pg_catalog.pg_trigger AS t
 JOIN pg_catalog.pg_class AS c ON c.oid = t.tgrelid
 JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
@@ -132,7 +133,7 @@ WHERE NOT t.tgisinternal
                           pg_catalog.unnest(:tg_names)) AS w(s, r, t)))
 UNION ALL
 SELECT 'partition', n.nspname, c.relname, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL, NULL, NULL, w.s, w.r, pt.isleaf
+       NULL, NULL, NULL, NULL, NULL, NULL, w.s, w.r, pt.isleaf, NULL
 FROM ROWS FROM (pg_catalog.unnest(:pt_schemas), pg_catalog.unnest(:pt_tables)) AS w(s, r)
 CROSS JOIN LATERAL pg_catalog.pg_partition_tree({_REL.format(s="w.s", r="w.r")}) AS pt
 JOIN pg_catalog.pg_class AS c ON c.oid = CAST(pt.relid AS pg_catalog.oid)
@@ -147,7 +148,8 @@ SELECT 'row_security', w.s, w.r, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
        (SELECT c.relrowsecurity FROM pg_catalog.pg_class AS c
         WHERE c.oid = {_REL.format(s="w.a_s", r="w.a_r")})
        AND {_POLICIES.format(rel=_REL.format(s="w.s", r="w.r"))}
-           = {_POLICIES.format(rel=_REL.format(s="w.a_s", r="w.a_r"))}
+           = {_POLICIES.format(rel=_REL.format(s="w.a_s", r="w.a_r"))},
+       NULL
 FROM ROWS FROM (pg_catalog.unnest(:rls_schemas), pg_catalog.unnest(:rls_tables),
                 pg_catalog.unnest(:rls_audit_schemas), pg_catalog.unnest(:rls_audit_tables))
      AS w(s, r, a_s, a_r)
@@ -155,6 +157,71 @@ ORDER BY 1, 2, 3, 4
 """
 
 _TEXT_ARRAY = ARRAY(Text)
+
+# The columns of audit tables, for autogenerate's own comparison of them: the tables
+# named (the models' audit tables, those the found functions write to), and every table
+# of the scanned schemas that has the audit table's own columns (history kept after
+# auditing was turned off).  One row per table, its columns as arrays in order; what
+# Alembic would also compare (an index, a constraint, a comment, a column default,
+# identity or generated value) is flagged, not read.
+_AUDIT_TABLES = """
+WITH rel AS MATERIALIZED (
+    SELECT c.oid, n.nspname, c.relname,
+           ARRAY(SELECT CAST(ic.relname AS text)
+                 FROM pg_catalog.pg_index AS i
+                 JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+                 WHERE i.indrelid = c.oid
+                 ORDER BY i.indexrelid) AS index_names,
+           ARRAY(SELECT pg_catalog.concat(
+                            am.amname,
+                            CASE WHEN i.indisunique THEN ' unique' END,
+                            CASE WHEN i.indpred IS NOT NULL OR i.indexprs IS NOT NULL
+                                      OR i.indnatts <> i.indnkeyatts
+                                 THEN ' other' END,
+                            ' (',
+                            pg_catalog.array_to_string(ARRAY(
+                                SELECT a.attname
+                                FROM pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, o)
+                                JOIN pg_catalog.pg_attribute AS a
+                                  ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+                                ORDER BY k.o), ','),
+                            ')')
+                 FROM pg_catalog.pg_index AS i
+                 JOIN pg_catalog.pg_class AS ic ON ic.oid = i.indexrelid
+                 JOIN pg_catalog.pg_am AS am ON am.oid = ic.relam
+                 WHERE i.indrelid = c.oid
+                 ORDER BY i.indexrelid) AS index_texts,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_constraint AS k
+                   WHERE k.conrelid = c.oid AND k.contype <> 'n') AS has_constraints,
+           EXISTS (SELECT 1 FROM pg_catalog.pg_description AS d
+                   WHERE d.objoid = c.oid
+                     AND d.classoid = CAST('pg_catalog.pg_class' AS pg_catalog.regclass))
+               AS has_comments
+    FROM pg_catalog.pg_class AS c
+    JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p')
+      AND ((n.nspname, c.relname) IN (
+               SELECT w.s, w.r
+               FROM ROWS FROM (pg_catalog.unnest(:table_schemas),
+                               pg_catalog.unnest(:table_names)) AS w(s, r))
+           OR (n.nspname = ANY(:scan_schemas)
+               AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute AS m
+                    WHERE m.attrelid = c.oid AND m.attname = ANY(:meta_columns)
+                      AND NOT m.attisdropped) = pg_catalog.cardinality(:meta_columns)))
+)
+SELECT r.nspname, r.relname, r.index_names, r.index_texts, r.has_constraints, r.has_comments,
+       pg_catalog.array_agg(CAST(a.attname AS text) ORDER BY a.attnum) AS names,
+       pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+           AS types,
+       pg_catalog.array_agg(a.attnotnull ORDER BY a.attnum) AS not_nulls,
+       pg_catalog.array_agg(CAST(a.attidentity AS text) ORDER BY a.attnum) AS identities,
+       pg_catalog.bool_or(a.atthasdef OR CAST(a.attgenerated AS text) <> '') AS has_defaults
+FROM rel AS r
+JOIN pg_catalog.pg_attribute AS a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
+GROUP BY r.oid, r.nspname, r.relname, r.index_names, r.index_texts, r.has_constraints,
+         r.has_comments
+ORDER BY r.nspname, r.relname
+"""
 
 
 def functions_query() -> TextClause:
@@ -176,21 +243,26 @@ def function_params(
     schemas: Sequence[str],
     names: Sequence[str],
     scope: Iterable[str] | None = None,
+    *,
+    definitions: bool = True,
 ) -> dict[str, Any]:
     """Bind values for :func:`functions_query`: the marker, the wanted functions'
     schemas and names, and the schemas in scope (``None``: every schema).
+    ``definitions=False`` leaves out ``pg_get_functiondef`` (the largest column, only
+    needed for a drifted function).
 
     Example::
 
         function_params("m", ["public"], ["public_item_audit"], ["public"])
         # {'marker': 'm', 'fn_schemas': ['public'], 'fn_names': ['public_item_audit'],
-        #  'schemas': ['public']}
+        #  'schemas': ['public'], 'definitions': True}
     """
     return {
         "marker": marker,
         "fn_schemas": list(schemas),
         "fn_names": list(names),
         "schemas": None if scope is None else sorted(set(scope)),
+        "definitions": definitions,
     }
 
 
@@ -225,6 +297,8 @@ def trigger_params(
     wanted: Sequence[tuple[str, str, str]],
     partitioned: Sequence[tuple[str, str]] = (),
     row_security: Sequence[tuple[str, str, str, str]] = (),
+    *,
+    definitions: bool = True,
 ) -> dict[str, Any]:
     """Bind values for :func:`triggers_query`; oids travel as text (``oid`` has no
     array adapter in every driver) and are compared after a cast.  ``partitioned``:
@@ -247,10 +321,76 @@ def trigger_params(
         "rls_tables": [r[1] for r in row_security],
         "rls_audit_schemas": [r[2] for r in row_security],
         "rls_audit_tables": [r[3] for r in row_security],
+        "definitions": definitions,
     }
 
 
 _PG_CLASS = "CAST(CAST('pg_catalog.pg_class' AS pg_catalog.regclass) AS pg_catalog.oid)"
+
+
+def audit_tables_query() -> TextClause:
+    """The columns of audit tables, named or found by their own columns: one row per table
+    (one round trip).
+
+    Example::
+
+        rows = connection.execute(
+            audit_tables_query(), audit_table_params([("public", "item_audit")], ["public"], meta)
+        ).all()
+    """
+    return text(_AUDIT_TABLES).bindparams(
+        bindparam("table_schemas", type_=_TEXT_ARRAY),
+        bindparam("table_names", type_=_TEXT_ARRAY),
+        bindparam("scan_schemas", type_=_TEXT_ARRAY),
+        bindparam("meta_columns", type_=_TEXT_ARRAY),
+    )
+
+
+def audit_table_params(
+    tables: Sequence[tuple[str, str]], scan_schemas: Sequence[str], meta_columns: Sequence[str]
+) -> dict[str, Any]:
+    """Bind values for :func:`audit_tables_query`.
+
+    Example::
+
+        audit_table_params([("public", "item_audit")], ["public"], ["audit_operation"])
+        # {'table_schemas': ['public'], 'table_names': ['item_audit'], ...}
+    """
+    return {
+        "table_schemas": [t[0] for t in tables],
+        "table_names": [t[1] for t in tables],
+        "scan_schemas": list(scan_schemas),
+        "meta_columns": list(meta_columns),
+    }
+
+
+_DEFINITIONS = """
+SELECT 'function' AS kind, p.oid, pg_catalog.pg_get_functiondef(p.oid) AS definition,
+       NULL AS q_fschema, NULL AS q_fname
+FROM pg_catalog.pg_proc AS p
+WHERE p.oid = ANY(CAST(:function_oids AS pg_catalog.oid[]))
+UNION ALL
+SELECT 'trigger', t.oid, pg_catalog.pg_get_triggerdef(t.oid),
+       pg_catalog.quote_ident(fn.nspname), pg_catalog.quote_ident(f.proname)
+FROM pg_catalog.pg_trigger AS t
+JOIN pg_catalog.pg_proc AS f ON f.oid = t.tgfoid
+JOIN pg_catalog.pg_namespace AS fn ON fn.oid = f.pronamespace
+WHERE t.oid = ANY(CAST(:trigger_oids AS pg_catalog.oid[]))
+"""
+
+
+def definitions_query(function_oids: Sequence[int], trigger_oids: Sequence[int]) -> TextClause:
+    """``pg_get_functiondef`` / ``pg_get_triggerdef`` of some functions and triggers (what
+    a downgrade recreates after a hand-made change); oids travel as text.
+
+    Example::
+
+        connection.execute(definitions_query([16384], [16390])).all()
+    """
+    return text(_DEFINITIONS).bindparams(
+        bindparam("function_oids", value=[str(o) for o in function_oids], type_=_TEXT_ARRAY),
+        bindparam("trigger_oids", value=[str(o) for o in trigger_oids], type_=_TEXT_ARRAY),
+    )
 
 
 def owned_sequences_query(relation: str) -> TextClause:
