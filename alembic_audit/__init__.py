@@ -32,7 +32,18 @@ from .core.naming import (
     DEFAULT_AUDIT_TABLE_TRIGGER_CONVENTION,
 )
 from .core.options import spec_from_table
-from .core.spec import AuditColumn, AuditSpec, SessionSetting
+from .core.spec import AuditColumn, AuditSpec, Partitioning, SessionSetting
+from .maintenance import (
+    PartitionReport,
+    PruneReport,
+    RedactReport,
+    check_partitions,
+    create_partitions,
+    maintenance_log,
+    prune,
+    redact,
+    use_pg_partman,
+)
 from .runtime.grants import grant_audit_access, revoke_audit_access
 from .runtime.install import install_audit_triggers, uninstall_audit_triggers
 from .runtime.session import set_session_var_stmt, set_session_vars
@@ -102,16 +113,26 @@ __all__ = [
     "AuditInfo",
     "AuditSpec",
     "OfflineOperationError",
+    "PartitionReport",
+    "Partitioning",
+    "PruneReport",
+    "RedactReport",
     "SessionSetting",
     "attach_audit_table",
     "audited_tables",
+    "check_partitions",
+    "create_partitions",
     "enable",
     "get_audit_spec",
     "grant_audit_access",
     "install_audit_triggers",
+    "maintenance_log",
+    "prune",
+    "redact",
     "revoke_audit_access",
     "set_session_var_stmt",
     "set_session_vars",
     "spec_from_table",
     "uninstall_audit_triggers",
+    "use_pg_partman",
 ]

@@ -23,11 +23,12 @@ from .constants import (
     LEVELS,
     META_COLUMNS,
     OPTIONS_KEY,
+    PARTITION_INTERVALS,
     TRANSACTION_COLUMN,
 )
 from .errors import AuditError
 from .naming import audit_names
-from .spec import AuditColumn, AuditSpec, SessionSetting
+from .spec import AuditColumn, AuditSpec, Partitioning, SessionSetting
 
 KNOWN_KEYS = frozenset(
     {
@@ -47,6 +48,7 @@ KNOWN_KEYS = frozenset(
         "change_timestamp",
         "indexes",
         "snapshot",  # autogenerate records existing rows when auditing begins
+        "partition",  # range-partition the audit table on its time column
     }
 )
 
@@ -302,6 +304,53 @@ def indexes_option(where: str, value: object) -> tuple[str, ...]:
     return tuple(kind for kind in INDEX_KINDS if kind in value)
 
 
+#: The most intervals ahead the maintenance call may keep created (ten years of days).
+MAX_PARTITIONS_AHEAD = 3660
+
+
+def partition_option(where: str, value: object) -> Partitioning | None:
+    """The ``partition`` option: ``None`` or ``False`` (a plain audit table), or
+    ``{"by": "month" | "week" | "day", "ahead": N}`` (``ahead`` optional, default 4).
+
+    Example::
+
+        partition_option("table 'item'", {"by": "month"})  # Partitioning('month', ahead=4)
+    """
+    if value is None or value is False:
+        return None
+    if isinstance(value, Partitioning):
+        value = value.to_dict()
+    shape = (
+        f"{{'by': one of {list(PARTITION_INTERVALS)}, 'ahead': intervals created ahead (optional)}}"
+    )
+    if not isinstance(value, Mapping):
+        raise AuditError(
+            f"{where}: audit option 'partition' must be None or a dict {shape}, got {value!r}"
+        )
+    unknown = sorted(str(k) for k in set(value) - {"by", "ahead"})
+    if unknown:
+        raise AuditError(
+            f"{where}: audit option 'partition' has unknown key(s) {unknown}; it is {shape}"
+        )
+    by = value.get("by")
+    if by not in PARTITION_INTERVALS:
+        raise AuditError(
+            f"{where}: audit option 'partition' needs 'by' set to one of "
+            f"{list(PARTITION_INTERVALS)}, got {by!r}"
+        )
+    ahead = value.get("ahead", Partitioning(str(by)).ahead)
+    if (
+        isinstance(ahead, bool)
+        or not isinstance(ahead, int)
+        or not 0 <= ahead <= MAX_PARTITIONS_AHEAD
+    ):
+        raise AuditError(
+            f"{where}: audit option 'partition': 'ahead' must be a whole number of intervals "
+            f"from 0 to {MAX_PARTITIONS_AHEAD}, got {ahead!r}"
+        )
+    return Partitioning(str(by), ahead)
+
+
 def check_definition(
     where: str,
     column_names: Iterable[str],
@@ -378,6 +427,7 @@ def spec_from_table(table: Table) -> AuditSpec:
     change_timestamp = _bool_option(label, options, "change_timestamp", True)
     _bool_option(label, options, "snapshot", True)  # read by autogenerate, validated here
     indexes = indexes_option(f"table {label!r}", options.get("indexes", True))
+    partition = partition_option(f"table {label!r}", options.get("partition"))
     primary_key = tuple(c.name for c in table.primary_key.columns)
     if "row" in indexes and not primary_key and isinstance(options.get("indexes"), list):
         raise AuditError(
@@ -436,4 +486,5 @@ def spec_from_table(table: Table) -> AuditSpec:
         transaction_id=transaction_id,
         change_timestamp=change_timestamp,
         indexes=indexes,
+        partition=partition,
     )

@@ -21,6 +21,7 @@ from sqlalchemy.types import TypeEngine
 from ..types import XID8
 from .constants import (
     CHANGE_TIMESTAMP_COLUMN,
+    DEFAULT_PARTITIONS_AHEAD,
     DEFAULT_SCHEMA,
     ID_COLUMN,
     INDEX_KINDS,
@@ -31,7 +32,7 @@ from .constants import (
     USER_COLUMN,
     Level,
 )
-from .naming import fit_identifier, trigger_names_for
+from .naming import fit_identifier, fit_with_suffix, trigger_names_for
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,32 @@ def written_by_first_release(keys: Iterable[str]) -> bool:
     given = set(keys)
     first = set(FIRST_RELEASE_FIELDS) - {"table_name", "schema"}
     return first <= given and not given & set(FIRST_RELEASE_VALUES)
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How an audit table is range-partitioned on its time column (option ``partition``).
+
+    ``by``: one partition per ``"month"``, ``"week"`` (ISO, from Monday) or ``"day"``, in
+    UTC.  ``ahead``: how many intervals after the current one the maintenance call
+    (:func:`alembic_audit.create_partitions`) keeps created.
+
+    Example::
+
+        Partitioning("month", ahead=3).to_dict()  # {'by': 'month', 'ahead': 3}
+    """
+
+    by: str
+    ahead: int = DEFAULT_PARTITIONS_AHEAD
+
+    def to_dict(self) -> dict[str, Any]:
+        """The literal form of the option, as migrations carry it.
+
+        Example::
+
+            Partitioning("week").to_dict()  # {'by': 'week', 'ahead': 4}
+        """
+        return {"by": self.by, "ahead": self.ahead}
 
 
 class MetaColumn(NamedTuple):
@@ -206,6 +233,8 @@ class AuditSpec:
     change_timestamp: bool = True
     #: Indexes on the audit table, of :data:`~alembic_audit.core.constants.INDEX_KINDS`.
     indexes: tuple[str, ...] = INDEX_KINDS
+    #: Range-partition the audit table on :attr:`time_column` (``None``: one plain table).
+    partition: Partitioning | None = None
 
     # -- derived names ---------------------------------------------------------
     @property
@@ -303,6 +332,21 @@ class AuditSpec:
         )
 
     @property
+    def default_partition_name(self) -> str:
+        """The partition of a partitioned audit table that takes the rows no other
+        partition takes (pg_partman's name for it, too).
+
+        Example::
+
+            spec.default_partition_name  # 'item_audit_default'
+        """
+        return fit_with_suffix(self.audit_table_name, "_default")
+
+    @property
+    def qualified_default_partition(self) -> tuple[str, str]:
+        return (self.effective_audit_schema, self.default_partition_name)
+
+    @property
     def time_column(self) -> str:
         """The column that says when a change happened: the change time when recorded,
         else the transaction's time.  Time ranges and ``as_of`` read it."""
@@ -396,6 +440,7 @@ class AuditSpec:
             "transaction_id": self.transaction_id,
             "change_timestamp": self.change_timestamp,
             "indexes": list(self.indexes),
+            "partition": self.partition.to_dict() if self.partition is not None else None,
         }
 
     @classmethod
@@ -414,4 +459,6 @@ class AuditSpec:
         data["primary_key"] = tuple(data.get("primary_key", ()))
         if "indexes" in data:
             data["indexes"] = tuple(data["indexes"])
+        if isinstance(data.get("partition"), dict):
+            data["partition"] = Partitioning(**data["partition"])
         return cls(**data)

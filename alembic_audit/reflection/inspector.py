@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
@@ -142,6 +143,53 @@ class AuditCatalog:
     by_table: dict[tuple[str, str], FoundAudit]
     orphans: list[ReflectedFunction]
     queries: int
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition of a partitioned table, as the catalog describes it.
+
+    ``lower`` / ``upper``: its range (``None`` for MINVALUE / MAXVALUE, and for the
+    default partition); ``estimated_rows``: ``pg_class.reltuples`` (-1: never analyzed).
+
+    Example::
+
+        part = inspector.partitions([("public", "item_audit")])[("public", "item_audit")][0]
+        part.name, part.lower, part.upper  # ('item_audit_p2025_01', datetime(...), ...)
+    """
+
+    schema: str
+    name: str
+    is_default: bool
+    lower: datetime | None
+    upper: datetime | None
+    estimated_rows: int
+    triggers: tuple[str, ...]
+
+    @property
+    def qualified_name(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class RelationInfo:
+    """What the catalog says of a table: its kind (``r`` plain, ``p`` partitioned), owner,
+    partition key column, whether it is a partition, and its estimated row count.
+
+    Example::
+
+        inspector.relations([("public", "item_audit")])[("public", "item_audit")].kind  # 'p'
+    """
+
+    kind: str
+    owner: str
+    partition_key: str | None
+    is_partition: bool
+    estimated_rows: int
+
+    @property
+    def partitioned(self) -> bool:
+        return self.kind == "p"
 
 
 class PGAdvancedInspector:
@@ -337,6 +385,158 @@ class PGAdvancedInspector:
         query = catalog.schema_usage_query(role, lookup_name(schema))
         return bool(self.connection.execute(query).scalar())
 
+    # -- partitions and maintenance ---------------------------------------------------
+
+    def partitions(
+        self, tables: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[PartitionInfo]]:
+        """The partitions of each partitioned table, by range (the default one last).
+
+        Example::
+
+            inspector.partitions([("public", "item_audit")])
+            # {('public', 'item_audit'): [PartitionInfo(...), ...]}
+        """
+        self.queries += 1
+        names = {lookup_name(*t): t for t in tables}
+        found: dict[tuple[str, str], list[PartitionInfo]] = {t: [] for t in names.values()}
+        for r in self.connection.execute(catalog.partitions_query(list(names))):
+            found[names[r.parent]].append(
+                PartitionInfo(
+                    r.nspname,
+                    r.relname,
+                    bool(r.is_default),
+                    r.lower,
+                    r.upper,
+                    int(r.estimated_rows),
+                    tuple(r.triggers),
+                )
+            )
+        return found
+
+    def relations(self, tables: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RelationInfo]:
+        """Kind, owner and partition key of each of the tables that exist.
+
+        Example::
+
+            inspector.relations([("public", "item_audit")])[("public", "item_audit")].partitioned
+        """
+        self.queries += 1
+        names = {lookup_name(*t): t for t in tables}
+        return {
+            names[r.r]: RelationInfo(
+                str(r.relkind),
+                str(r.owner),
+                r.partition_key,
+                bool(r.is_partition),
+                int(r.estimated_rows),
+            )
+            for r in self.connection.execute(catalog.relations_query(list(names)))
+        }
+
+    def children(self, tables: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """``{partition: its table}`` for every partition of the given tables.
+
+        Example::
+
+            inspector.children([("public", "item_audit")])
+            # {('public', 'item_audit_default'): ('public', 'item_audit'), ...}
+        """
+        self.queries += 1
+        names = {lookup_name(*t): t for t in tables}
+        return {
+            (str(schema), str(name)): names[parent]
+            for parent, schema, name in self.connection.execute(catalog.children_query(list(names)))
+        }
+
+    def privileges(self, schema: str, name: str) -> list[tuple[str, str, bool]]:
+        """``(grantee, privilege, grantable)`` granted on a table to roles but its owner.
+
+        Example::
+
+            inspector.privileges("public", "item_audit")  # [('app_reader', 'SELECT', False)]
+        """
+        self.queries += 1
+        rows = self.connection.execute(catalog.privileges_query(lookup_name(schema, name)))
+        return [(str(g), str(p), bool(o)) for g, p, o in rows]
+
+    def extension(self, name: str) -> tuple[str, str] | None:
+        """``(schema, version)`` of an installed extension, ``None`` if not installed.
+
+        Example::
+
+            inspector.extension("pg_partman")  # ('partman', '4.7.2')
+        """
+        self.queries += 1
+        row = self.connection.execute(catalog.extension_query(name)).first()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def extension_available(self, name: str) -> bool:
+        """Whether the extension's files are on the server (``CREATE EXTENSION`` would work).
+
+        Example::
+
+            inspector.extension_available("pg_partman")  # True
+        """
+        self.queries += 1
+        return bool(self.connection.execute(catalog.available_extension_query(name)).scalar())
+
+    def maintenance_logs(self, log_table: str) -> list[str]:
+        """The schemas holding an audit-maintenance log.
+
+        Example::
+
+            inspector.maintenance_logs("audit_maintenance_log")  # ['public']
+        """
+        self.queries += 1
+        query = catalog.maintenance_logs_query(log_table)
+        return [str(s) for s in self.connection.execute(query).scalars()]
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        """Whether a table (or view, sequence, index) of that name exists.
+
+        Example::
+
+            inspector.relation_exists("public", "audit_maintenance_log")  # False
+        """
+        self.queries += 1
+        query = catalog.relation_exists_query(lookup_name(schema, name))
+        return bool(self.connection.execute(query).scalar())
+
+    def column_types(self, schema: str, name: str) -> list[tuple[str, str]]:
+        """``(column, type)`` of a table's live columns, types as ``format_type`` writes them.
+
+        Example::
+
+            inspector.column_types("public", "item_audit")[0]  # ('id', 'integer')
+        """
+        self.queries += 1
+        rows = self.connection.execute(catalog.column_types_query(lookup_name(schema, name)))
+        return [(str(c), str(t)) for c, t in rows]
+
+    def schema_exists(self, schema: str) -> bool:
+        """Whether a schema of that name exists.
+
+        Example::
+
+            inspector.schema_exists("archive")  # True
+        """
+        self.queries += 1
+        query = catalog.schema_exists_query(lookup_name(schema))
+        return bool(self.connection.execute(query).scalar())
+
+    def now(self) -> datetime:
+        """The server's clock.
+
+        Example::
+
+            inspector.now()  # datetime(2025, 4, 1, 12, 0, tzinfo=...)
+        """
+        self.queries += 1
+        value = self.connection.execute(catalog.now_query()).scalar()
+        assert isinstance(value, datetime)
+        return value
+
     def current_user(self) -> str:
         """The role running the statements.
 
@@ -442,6 +642,8 @@ __all__ = [
     "AuditCatalog",
     "FoundAudit",
     "PGAdvancedInspector",
+    "PartitionInfo",
+    "RelationInfo",
     "ReflectedFunction",
     "ReflectedTrigger",
     "qualify_trigger_function",

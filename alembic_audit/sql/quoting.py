@@ -78,6 +78,25 @@ def lookup_name(schema: str, name: str | None = None) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
 
+def string_literal(value: str) -> str:
+    """A SQL string literal of ``value`` that every run path reads back unchanged.
+
+    ``'...'`` with quotes doubled; a value holding ``:``, ``%`` or a backslash is written
+    with Unicode escapes (``U&'a\\003Ab'`` is ``'a:b'``), like :func:`quote` does for
+    names, so that no ``text()`` bind parameter or format character appears.
+
+    Example::
+
+        string_literal("it's")  # "'it''s'"
+        string_literal("a:b")  # "U&'a\\003Ab'"
+    """
+    quoted = "'" + value.replace("'", "''") + "'"
+    if not (needs_unicode_escape(value) or "\\" in value):
+        return quoted
+    escaped = quoted.replace("\\", "\\\\").replace(":", "\\003A").replace("%", "\\0025")
+    return "U&" + escaped
+
+
 def dollar_quote(body: str) -> str:
     """``body`` between dollar quotes whose tag does not occur in it (names may hold '$').
 
@@ -92,4 +111,11 @@ def dollar_quote(body: str) -> str:
     return f"{tag}{body}{tag}"
 
 
-__all__ = ["dollar_quote", "lookup_name", "needs_unicode_escape", "qualify", "quote"]
+__all__ = [
+    "dollar_quote",
+    "lookup_name",
+    "needs_unicode_escape",
+    "qualify",
+    "quote",
+    "string_literal",
+]
