@@ -36,14 +36,26 @@ from ..core.options import (
     snapshot_requested,
 )
 from ..core.spec import AuditSpec
-from ..migration.ops import CreateAuditTrigger, DropAuditTrigger, ReplaceAuditTrigger
+from ..migration.ops import (
+    CreateAuditTrigger,
+    DropAuditTrigger,
+    PartitionAuditTable,
+    ReplaceAuditTrigger,
+    UnpartitionAuditTable,
+)
 from ..reflection.inspector import FoundAudit, PGAdvancedInspector
 from ..schema.builder import get_audit_spec
 from ..sql.marker import made_by_seed
 from ..sql.triggers import trigger_state_sql
 from . import render  # noqa: F401  (registers the ops' renderers)
 from .diff import Diff, differences
-from .history import keep_history, log, rename_audit_table, renames_audit_table
+from .history import (
+    keep_history,
+    leave_partitions_alone,
+    log,
+    rename_audit_table,
+    renames_audit_table,
+)
 from .scope import QualifiedName, Scope
 
 if TYPE_CHECKING:
@@ -133,6 +145,8 @@ def compare_audit(
                 first.append(DropAuditTrigger(found.spec))
                 last.append(CreateAuditTrigger(spec))
                 renames.append((found.spec, spec))
+            elif found.spec is not None and repartitions(found.spec, spec):
+                last += _conversion_ops(spec, found, diff)
             else:
                 last.append(_replace_op(spec, found, diff))
         elif maybe is not None and maybe.spec is not None:
@@ -166,12 +180,54 @@ def compare_audit(
     history_drops = {
         q for t in tables.values() if not is_enabled(t) for q in [history_table(t)] if q
     }
+    leave_partitions_alone(
+        upgrade_ops, scope, audit_tables, PGAdvancedInspector(autogen_context.connection)
+    )
     keep_history(upgrade_ops, scope, audit_tables, keep_drops=history_drops - dropped_with_trigger)
     for old, new in renames:
         rename_audit_table(autogen_context, upgrade_ops, scope, old, new, tables)
     upgrade_ops.ops[:0] = first
     upgrade_ops.ops.extend(last)
     return PriorityDispatchResult.CONTINUE
+
+
+def repartitions(old: AuditSpec, new: AuditSpec) -> bool:
+    """Whether the audit table must be converted: partitioned or not, or by another interval
+    (a change of ``ahead`` alone only changes the function's definition).
+
+    Example::
+
+        repartitions(spec, spec.replace(partition=Partitioning("month")))  # True
+    """
+    if (old.partition is None) != (new.partition is None):
+        return True
+    return (
+        old.partition is not None
+        and new.partition is not None
+        and (old.partition.by != new.partition.by)
+    )
+
+
+def _conversion_ops(spec: AuditSpec, found: FoundAudit, diff: Diff) -> list[ops.MigrateOperation]:
+    """Convert the audit table (with its rows), then replace what else changed.
+
+    Hand-made drift is put right first, with the found texts kept for the downgrade; a
+    change of interval is a conversion back to a plain table and then to the new one.
+    """
+    assert found.spec is not None
+    current = found.spec
+    out: list[ops.MigrateOperation] = []
+    if diff.drift:
+        out.append(_replace_op(current, found, Diff(drift=diff.drift)))
+    if current.partition is not None:
+        out.append(UnpartitionAuditTable(current))
+        current = current.replace(partition=None)
+    if spec.partition is not None:
+        out.append(PartitionAuditTable(current, spec.partition))
+        current = current.replace(partition=spec.partition)
+    if current != spec:
+        out.append(ReplaceAuditTrigger(spec, current))
+    return out
 
 
 def _replace_op(spec: AuditSpec, found: FoundAudit, diff: Diff) -> ReplaceAuditTrigger:

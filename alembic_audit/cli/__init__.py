@@ -16,10 +16,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import common, tables
+from . import common, maintenance, tables
 
 #: The command groups, in the order ``--help`` lists them.
-COMMAND_MODULES = (tables,)
+COMMAND_MODULES = (tables, maintenance)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
