@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -16,12 +17,16 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from ..core.constants import MAINTENANCE_LOG_TABLE
+from ..core.errors import AuditError
+from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from ..sql.maintenance import (
     advisory_lock_query,
     create_log_statements,
     insert_log_query,
+    log_name,
     read_log_query,
+    settings_query,
 )
 from ..sql.statement import AuditDDL
 from .session import connected
@@ -51,6 +56,16 @@ class LogEntry:
     note: str | None = None
 
 
+def setting_names(spec: AuditSpec) -> list[str]:
+    """The ``audit.*`` settings a log row about ``spec``'s audit table records.
+
+    Example::
+
+        setting_names(spec)  # ['audit.username']
+    """
+    return [s.setting_name for s in spec.session_settings]
+
+
 def ensure_log(conn: Connection, schema: str) -> None:
     """Make the maintenance log of ``schema`` if it does not exist (in the caller's
     transaction; concurrent first runs take turns on an advisory lock).
@@ -60,16 +75,28 @@ def ensure_log(conn: Connection, schema: str) -> None:
         ensure_log(conn, "public")
     """
     conn.execute(advisory_lock_query(f"alembic_audit log {schema}"))
-    if PGAdvancedInspector(conn).relation_exists(schema, MAINTENANCE_LOG_TABLE):
+    inspector = PGAdvancedInspector(conn)
+    found = inspector.relations([log_name(schema)]).get(log_name(schema))
+    if found is not None:
+        me = inspector.current_user()
+        if found.owner != me:
+            # The append-only guard trusts only a log of the audit table's owner, and
+            # anyone with CREATE on the schema could have made this one.
+            raise AuditError(
+                f"the audit-maintenance log {schema}.{MAINTENANCE_LOG_TABLE} is owned by role "
+                f"{found.owner!r}, not by {me!r} (who maintains the audit tables): it is not "
+                "the log; rename or drop it, then run again"
+            )
         return
     for statement in create_log_statements(schema):
         conn.execute(AuditDDL(statement))
 
 
-def write_log(conn: Connection, entry: LogEntry) -> int:
+def write_log(conn: Connection, entry: LogEntry, settings: Sequence[str] = ()) -> int:
     """Append ``entry`` to the log of its audit table's schema (made if needed); the
     row's id.  In the transaction of the action it records, before the action: it is
-    also the permission the append-only guard asks for.
+    also the permission the append-only guard asks for.  ``settings``: names of the
+    ``audit.*`` settings to record, as this session has them (``set_session_vars``).
 
     Example::
 
@@ -79,6 +106,8 @@ def write_log(conn: Connection, entry: LogEntry) -> int:
     ensure_log(conn, schema)
     values = asdict(entry)
     values["audit_schema"], values["audit_table"] = entry.audit_table
+    found = conn.execute(settings_query(list(settings))).all() if settings else []
+    values["session_settings"] = {str(n): str(v) for n, v in found} or None
     row = conn.execute(insert_log_query(schema), values).one()
     return int(row.id)
 
@@ -108,4 +137,4 @@ def maintenance_log(
     return rows[:limit] if limit is not None else rows
 
 
-__all__ = ["LogEntry", "ensure_log", "maintenance_log", "write_log"]
+__all__ = ["LogEntry", "ensure_log", "maintenance_log", "setting_names", "write_log"]

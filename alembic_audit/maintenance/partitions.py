@@ -40,7 +40,7 @@ from ..sql.rows import (
     span_query,
 )
 from ..sql.statement import AuditDDL
-from .log import LogEntry, write_log
+from .log import LogEntry, setting_names, write_log
 
 Range = tuple[datetime, datetime]
 
@@ -228,6 +228,7 @@ def make_partition(
             destination=label,
             note="rows of the default partition moved into a new partition",
         ),
+        settings=setting_names(spec),
     )
     moved = conn.execute(
         move_rows_query(spec.qualified_audit_table, part.qualified_name, columns, window.sql()),

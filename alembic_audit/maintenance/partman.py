@@ -46,7 +46,7 @@ from ..sql.partman import (
 )
 from ..sql.rows import copy_rows_query, count_query
 from ..sql.statement import AuditDDL
-from .log import LogEntry, write_log
+from .log import LogEntry, setting_names, write_log
 from .partitions import PartitionStep, default_partition, lock_partitions
 from .session import audit_targets, connected
 
@@ -178,6 +178,7 @@ def register(conn: Connection, spec: AuditSpec, now: datetime) -> list[Partition
                     note="rows of the default partition moved back through the audit table "
                     "when pg_partman took over its partitions",
                 ),
+                settings=setting_names(spec),
             )
             copied = conn.execute(
                 copy_rows_query(held, spec.qualified_audit_table, columns, "true")

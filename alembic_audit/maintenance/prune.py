@@ -55,7 +55,7 @@ from ..sql.rows import (
 )
 from ..sql.statement import AuditDDL
 from .export import Export, check_free, open_export
-from .log import LogEntry, write_log
+from .log import LogEntry, setting_names, write_log
 from .session import Target, Work, audit_targets, connected
 
 #: Blocks per batch when rows are picked by their place on disk (NULL times, no time index).
@@ -300,7 +300,7 @@ def _check_destinations(
 
 
 def _rows_file_table(spec: AuditSpec, cutoff: datetime) -> tuple[str, str]:
-    stamp = cutoff.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = cutoff.astimezone(UTC).strftime("%Y%m%d_%H%M%S")
     return (spec.effective_audit_schema, f"{spec.audit_table_name}_before_{stamp}")
 
 
@@ -461,6 +461,7 @@ def _prune_partition(
             destination=where,
             note=note,
         ),
+        settings=setting_names(spec),
     )
     if action != "archive":
         conn.execute(AuditDDL(drop_table_sql(part.qualified_name)))
@@ -522,6 +523,7 @@ class _Batch:
                 destination=self.to,
                 note=self.note,
             ),
+            settings=setting_names(spec),
         )
         removed = self._remove(conn, relation, where, literal_where, params)
         if removed != rows:

@@ -33,7 +33,7 @@ from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from ..sql.maintenance import advisory_lock_query
 from ..sql.rows import count_query, hash_sql, key_predicate, redact_query
-from .log import LogEntry, write_log
+from .log import LogEntry, setting_names, write_log
 from .session import audit_targets, connected
 
 MODES = ("null", "hash")
@@ -173,6 +173,7 @@ def redact(
                     columns=[c for c, _ in assignments],
                     note=note,
                 ),
+                settings=setting_names(spec),
             )
             changed = conn.execute(
                 redact_query(spec.qualified_audit_table, assignments, key_types), params

@@ -18,6 +18,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import Text, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import TextClause
@@ -31,8 +33,9 @@ from .triggers import TriggerDefinition
 #: What a log row says was done.
 ACTIONS = ("drop", "archive", "export", "delete", "move", "redact")
 
-#: Columns of the log, in order, with their types.  ``logged_at``, ``transaction_id``,
-#: ``database_role`` and ``session_settings`` are written by the insert trigger.
+#: Columns of the log, in order, with their types.  ``logged_at``, ``transaction_id`` and
+#: ``database_role`` are written by the insert trigger; ``session_settings`` holds the
+#: audit table's ``audit.*`` settings of the session (what the application says).
 LOG_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
     ("logged_at", "timestamptz NOT NULL"),
@@ -55,6 +58,7 @@ LOG_COLUMNS: tuple[tuple[str, str], ...] = (
 
 #: The columns an insert gives (the rest are the trigger's, or the identity).
 INSERTED_COLUMNS = (
+    "session_settings",
     "action",
     "audit_schema",
     "audit_table",
@@ -176,9 +180,23 @@ def insert_log_query(schema: str) -> TextClause:
         f"INSERT INTO {qualify(*log_name(schema))} ({names}) VALUES ({values})"
         " RETURNING id, CAST(transaction_id AS text) AS transaction_id"
     ).bindparams(
+        bindparam("session_settings", type_=JSONB),
         bindparam("row_key", type_=JSONB),
         bindparam("columns", type_=ARRAY(Text)),
     )
+
+
+def settings_query(names: Sequence[str]) -> TextClause:
+    """The values of the given ``audit.*`` settings in this session, those set (not empty).
+
+    Example::
+
+        conn.execute(settings_query(["audit.username"])).all()  # [('audit.username', 'alice')]
+    """
+    return text(
+        "SELECT n, v FROM (SELECT n, NULLIF(pg_catalog.current_setting(n, true), '') AS v"
+        " FROM pg_catalog.unnest(:names) AS n) AS s WHERE v IS NOT NULL ORDER BY n"
+    ).bindparams(bindparam("names", list(names), type_=ARRAY(Text)))
 
 
 def read_log_query(schema: str, limit: int | None) -> TextClause:
@@ -224,4 +242,5 @@ __all__ = [
     "log_name",
     "log_triggers",
     "read_log_query",
+    "settings_query",
 ]

@@ -280,9 +280,13 @@ def snapshot_block_body(spec: AuditSpec) -> str:
 _LOG = MAINTENANCE_LOG_TABLE
 
 #: What a log row of the current transaction lets through, by statement: a DELETE for
-#: a prune (``delete``) or for rows moved out of the default partition (``move``), an
-#: UPDATE for a redaction.  TRUNCATE is never let through.
-GUARD_PERMITS = {"DELETE": ("delete", "move"), "UPDATE": ("redact",)}
+#: a prune (``delete``, or rows moved to an archive table or a file as they go) or for
+#: rows moved out of the default partition (``move``), an UPDATE for a redaction.
+#: TRUNCATE is never let through.
+GUARD_PERMITS = {
+    "DELETE": ("delete", "move", "archive", "export"),
+    "UPDATE": ("redact",),
+}
 
 
 def guard_function_body() -> str:
@@ -361,8 +365,8 @@ def guard_function_body() -> str:
 
 def log_facts_function_body() -> str:
     """The PL/pgSQL body of the maintenance log's insert trigger: whatever the insert
-    says, the row records the real time, transaction, acting role and ``audit.*``
-    session settings of the session that wrote it.
+    says, the row records the real time, transaction and acting role of the session
+    that wrote it.
 
     Example::
 
@@ -375,11 +379,6 @@ def log_facts_function_body() -> str:
             "    NEW.logged_at := pg_catalog.clock_timestamp();",
             "    NEW.transaction_id := pg_catalog.pg_current_xact_id();",
             f"    NEW.database_role := {SESSION_ROLE_SQL};",
-            "    NEW.session_settings := (",
-            "        SELECT pg_catalog.jsonb_object_agg(s.name, s.setting)",
-            "        FROM pg_catalog.pg_settings AS s",
-            "        WHERE pg_catalog.starts_with(s.name, 'audit.') AND s.setting <> ''",
-            "    );",
             "    RETURN NEW;",
             "END;",
             "",
