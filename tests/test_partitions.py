@@ -107,12 +107,16 @@ def test_create_all_makes_a_range_partitioned_audit_table_with_a_default_partiti
                 " ORDER BY 1"
             )
         ).all()
-        indexes = conn.execute(
-            sa.text(
-                "SELECT indexrelid::regclass::text FROM pg_index"
-                " WHERE indrelid = 'item_audit_default'::regclass ORDER BY 1"
+        indexes = (
+            conn.execute(
+                sa.text(
+                    "SELECT indexrelid::regclass::text FROM pg_index"
+                    " WHERE indrelid = 'item_audit_default'::regclass ORDER BY 1"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert keys == [
         ("event_audit", "r", "audit_operation_timestamp", True),
         ("item_audit", "r", "audit_change_timestamp", True),
@@ -130,14 +134,18 @@ def test_a_write_no_partition_covers_goes_to_the_default_partition_and_moves_in_
     with engine.begin() as conn:
         conn.execute(item.insert().values(id=1, qty=1))
     with engine.connect() as conn:
-        before = conn.execute(sa.text("SELECT tableoid::regclass::text, audit_id FROM item_audit")).all()
+        before = conn.execute(
+            sa.text("SELECT tableoid::regclass::text, audit_id FROM item_audit")
+        ).all()
     assert [r[0] for r in before] == ["item_audit_default"]
 
     report = alembic_audit.create_partitions(engine)
     current = [s for s in report.created if s.rows_moved]
     assert len(current) == 1 and current[0].rows_moved == 1
     with engine.connect() as conn:
-        after = conn.execute(sa.text("SELECT tableoid::regclass::text, audit_id FROM item_audit")).all()
+        after = conn.execute(
+            sa.text("SELECT tableoid::regclass::text, audit_id FROM item_audit")
+        ).all()
     assert after == [(current[0].partition.split(".")[1], before[0][1])]
     log = alembic_audit.maintenance_log(engine)
     assert [(r["action"], r["relation"], r["destination"], r["row_count"]) for r in log] == [
@@ -230,7 +238,11 @@ def test_every_partition_is_append_only_and_maintenance_guards_hand_made_ones(
     guarded = {t for (_, t, name) in triggers(engine) if name == "public_item_audit_append_only"}
     assert guarded == {*partitions(engine), "item_audit"}
     for table in ("item_audit_p2025_01", "mine", "item_audit_default", "item_audit"):
-        for statement in (f"DELETE FROM {table}", f"UPDATE {table} SET qty = 1", f"TRUNCATE {table}"):
+        for statement in (
+            f"DELETE FROM {table}",
+            f"UPDATE {table} SET qty = 1",
+            f"TRUNCATE {table}",
+        ):
             with pytest.raises(sa.exc.DBAPIError, match="is append-only"), engine.begin() as c:
                 c.exec_driver_sql(statement)
 
@@ -303,12 +315,16 @@ def test_autogenerate_creates_a_partitioned_audit_table_and_downgrades_exactly(
     alembic_project.downgrade("base")
     assert audit_functions(engine) == {}
     with engine.connect() as conn:
-        tables = conn.execute(
-            sa.text(
-                "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'S')"
-                " AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version'"
+        tables = (
+            conn.execute(
+                sa.text(
+                    "SELECT relname FROM pg_class WHERE relkind IN ('r', 'p', 'S')"
+                    " AND relnamespace = 'public'::regnamespace AND relname <> 'alembic_version'"
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
     assert tables == []
 
 
@@ -330,7 +346,9 @@ def _catalog(engine: Engine) -> dict[str, Any]:
                     "SELECT pg_get_indexdef(indexrelid) FROM pg_index"
                     " WHERE indrelid = 'item_audit'::regclass ORDER BY 1"
                 )
-            ).scalars().all(),
+            )
+            .scalars()
+            .all(),
             "acl": conn.execute(
                 sa.text("SELECT relacl::text FROM pg_class WHERE oid = 'item_audit'::regclass")
             ).scalar(),
@@ -391,9 +409,12 @@ def test_autogenerate_converts_an_audit_table_to_partitions_and_back_keeping_eve
     found = partitions(engine)
     assert {"item_audit_p2024_05", "item_audit_p2024_07", "item_audit_default"} <= set(found)
     with engine.begin() as conn:
-        assert conn.execute(
-            sa.text("SELECT tableoid::regclass::text FROM item_audit WHERE name = 'c'")
-        ).scalar() == "item_audit_default"
+        assert (
+            conn.execute(
+                sa.text("SELECT tableoid::regclass::text FROM item_audit WHERE name = 'c'")
+            ).scalar()
+            == "item_audit_default"
+        )
         conn.exec_driver_sql("INSERT INTO item VALUES (99, 'new')")
         new_id = conn.execute(sa.text("SELECT audit_id FROM item_audit WHERE id = 99")).scalar()
     assert new_id == max(r[0] for r in before_rows) + 1
@@ -401,7 +422,10 @@ def test_autogenerate_converts_an_audit_table_to_partitions_and_back_keeping_eve
     assert after["acl"] == before_catalog["acl"]
     assert [c[:3] for c in after["columns"]] == [c[:3] for c in before_catalog["columns"]]
     with roles.engine(reader).connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM item_audit")).scalar() == len(before_rows) + 1
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM item_audit")).scalar()
+            == len(before_rows) + 1
+        )
     assert_clean(alembic_project)
 
     alembic_project.downgrade("r1")
@@ -413,7 +437,10 @@ def test_autogenerate_converts_an_audit_table_to_partitions_and_back_keeping_eve
     assert audit_functions(engine) == before_functions
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO item VALUES (100, 'again')")
-        assert conn.execute(sa.text("SELECT max(audit_id) FROM item_audit")).scalar() == rows[-1][0] + 1
+        assert (
+            conn.execute(sa.text("SELECT max(audit_id) FROM item_audit")).scalar()
+            == rows[-1][0] + 1
+        )
 
 
 def test_a_change_of_interval_converts_through_a_plain_table(
@@ -442,12 +469,17 @@ def test_conversion_ops_need_the_live_database_and_a_plain_table(
     alembic_project: AlembicProject, engine: Engine
 ) -> None:
     md = sa.MetaData()
-    sa.Table("item", md, sa.Column("id", sa.Integer, primary_key=True),
-             info={"audit.options": {"enabled": True}})
+    sa.Table(
+        "item",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        info={"audit.options": {"enabled": True}},
+    )
     md.create_all(engine)
     alembic_audit.install_audit_triggers(md, engine)
     alembic_project.write_migration(
-        "p1", None,
+        "p1",
+        None,
         upgrade='op.partition_audit_table("item", by="week")',
         downgrade='op.unpartition_audit_table("item")',
         imports="import alembic_audit.operations",
@@ -457,7 +489,8 @@ def test_conversion_ops_need_the_live_database_and_a_plain_table(
     alembic_project.upgrade()
     assert "item_audit_default" in partitions(engine)
     alembic_project.write_migration(
-        "p2", "p1",
+        "p2",
+        "p1",
         upgrade='op.partition_audit_table("item", by="week")',
         imports="import alembic_audit.operations",
     )

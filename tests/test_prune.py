@@ -115,16 +115,30 @@ def test_prune_drops_whole_partitions_and_deletes_exactly_the_older_rows(
     steps = log(engine)
     moves = [s for s in steps if s[0] == "move"]
     assert steps[len(moves) : len(moves) + 2] == [
-        ("drop", "public.item_audit_p2024_12", datetime(2024, 12, 1, tzinfo=UTC),
-         datetime(2025, 1, 1, tzinfo=UTC), 124),
-        ("drop", "public.item_audit_p2025_01", datetime(2025, 1, 1, tzinfo=UTC),
-         datetime(2025, 2, 1, tzinfo=UTC), 124),
+        (
+            "drop",
+            "public.item_audit_p2024_12",
+            datetime(2024, 12, 1, tzinfo=UTC),
+            datetime(2025, 1, 1, tzinfo=UTC),
+            124,
+        ),
+        (
+            "drop",
+            "public.item_audit_p2025_01",
+            datetime(2025, 1, 1, tzinfo=UTC),
+            datetime(2025, 2, 1, tzinfo=UTC),
+            124,
+        ),
     ]
     deletes = steps[len(moves) + 2 :]
     assert {s[1] for s in deletes} == {"public.item_audit", "public.item_audit_default"}
     assert sum(s[4] for s in deletes) == 53 + 5 and len(deletes) >= 3  # batches of about 20
     assert deletes[-1] == ("delete", "public.item_audit_default", None, CUTOFF, 5)
-    assert all(r["note"] == "ticket 42" for r in alembic_audit.maintenance_log(engine) if r["action"] != "move")
+    assert all(
+        r["note"] == "ticket 42"
+        for r in alembic_audit.maintenance_log(engine)
+        if r["action"] != "move"
+    )
     # Nothing older is left: a second run removes nothing and logs nothing.
     assert alembic_audit.prune(engine, before=CUTOFF).rows == 0
     assert len(log(engine)) == len(steps)
@@ -288,7 +302,9 @@ def test_only_prune_gets_past_append_only_and_the_application_role_cannot(
     owner_engine, writer_engine = roles.engine(owner), roles.engine(writer)
     md = sa.MetaData()
     item = sa.Table(
-        "item", md, sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        "item",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         info={"audit.options": {"enabled": True, "append_only": True}},
     )
     with owner_engine.begin() as conn:
@@ -305,7 +321,7 @@ def test_only_prune_gets_past_append_only_and_the_application_role_cannot(
             "CREATE TABLE audit_maintenance_log (transaction_id xid8, action text,"
             " audit_schema text, audit_table text)"
         )
-        conn.exec_driver_sql('GRANT ALL ON audit_maintenance_log TO PUBLIC')
+        conn.exec_driver_sql("GRANT ALL ON audit_maintenance_log TO PUBLIC")
     with pytest.raises(sa.exc.DBAPIError, match="append-only: DELETE refused"):
         with owner_engine.begin() as conn:
             conn.exec_driver_sql(
@@ -317,7 +333,11 @@ def test_only_prune_gets_past_append_only_and_the_application_role_cannot(
         conn.exec_driver_sql("DROP TABLE audit_maintenance_log")
 
     # Settings are no proof either; the owner is refused like everyone.
-    for statement in ("DELETE FROM item_audit", "UPDATE item_audit SET id = 3", "TRUNCATE item_audit"):
+    for statement in (
+        "DELETE FROM item_audit",
+        "UPDATE item_audit SET id = 3",
+        "TRUNCATE item_audit",
+    ):
         with pytest.raises(sa.exc.DBAPIError, match="append-only"), owner_engine.begin() as conn:
             conn.exec_driver_sql("SELECT set_config('audit.prune', 'yes', true)")
             conn.exec_driver_sql(statement)

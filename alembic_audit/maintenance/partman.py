@@ -38,6 +38,7 @@ from ..sql.partitions import (
     rename_table_sql,
 )
 from ..sql.partman import (
+    PARTMAN_4_INTERVALS,
     PARTMAN_INTERVALS,
     create_parent_query,
     partman_config_query,
@@ -83,6 +84,21 @@ def parent_name(spec: AuditSpec) -> str:
     return ".".join(spec.qualified_audit_table)
 
 
+def partman_premake(conn: Connection, spec: AuditSpec) -> int | None:
+    """How many partitions ahead pg_partman keeps for this audit table (``premake``),
+    ``None`` if pg_partman does not manage it.
+
+    Example::
+
+        partman_premake(conn, spec)  # 4
+    """
+    found = partman_schema(conn)
+    if found is None:
+        return None
+    row = conn.execute(partman_config_query(found[0]), {"parent": parent_name(spec)}).first()
+    return None if row is None else int(row.premake)
+
+
 def managed_by_partman(conn: Connection, spec: AuditSpec) -> bool:
     """Whether pg_partman keeps this audit table's partitions.
 
@@ -90,11 +106,7 @@ def managed_by_partman(conn: Connection, spec: AuditSpec) -> bool:
 
         managed_by_partman(conn, spec)  # False
     """
-    found = partman_schema(conn)
-    if found is None:
-        return False
-    row = conn.execute(partman_config_query(found[0]), {"parent": parent_name(spec)}).first()
-    return row is not None
+    return partman_premake(conn, spec) is not None
 
 
 def run_partman(conn: Connection, spec: AuditSpec) -> list[str]:
@@ -151,13 +163,19 @@ def register(conn: Connection, spec: AuditSpec, now: datetime) -> list[Partition
         held = (default.schema, fit_with_suffix(spec.audit_table_name, "_default_before_partman"))
         conn.execute(AuditDDL(rename_table_sql(default.qualified_name, held[1])))
     conn.execute(AuditDDL(utc_session_sql()))
+    # pg_partman starts after the partitions there are (its names may differ from ours in
+    # some versions: a partition of its own over one of ours would overlap).
     start = interval_start(spec.partition.by, now)
+    for part in parts:
+        if part.lower is not None and part.upper is not None and part.lower <= start < part.upper:
+            start = part.upper
+    intervals = PARTMAN_4_INTERVALS if major < 5 else PARTMAN_INTERVALS
     conn.execute(
         create_parent_query(schema, major),
         {
             "parent": parent_name(spec),
             "control": spec.time_column,
-            "interval": PARTMAN_INTERVALS[spec.partition.by],
+            "interval": intervals[spec.partition.by],
             "premake": spec.partition.ahead,
             "start": start.isoformat(),
         },
@@ -235,6 +253,7 @@ __all__ = [
     "INSTALL_HINT",
     "managed_by_partman",
     "parent_name",
+    "partman_premake",
     "partman_schema",
     "register",
     "run_partman",

@@ -29,7 +29,7 @@ from ..core.options import MAX_PARTITIONS_AHEAD
 from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector
 from .partitions import PartitionStatus, PartitionStep, ensure_partitions, partition_status
-from .partman import managed_by_partman, run_partman
+from .partman import partman_premake, run_partman
 from .session import audit_targets, connected
 
 
@@ -92,8 +92,14 @@ def create_partitions(
         for target in targets:
             spec = target.spec
             assert spec.partition is not None
-            wanted = spec.partition.ahead if ahead is None else ahead
-            managed = managed_by_partman(work.conn, spec)
+            premake = partman_premake(work.conn, spec)
+            managed = premake is not None
+            # pg_partman keeps its own premake ahead.
+            wanted = (
+                premake
+                if premake is not None
+                else (spec.partition.ahead if ahead is None else ahead)
+            )
             if managed:
                 if not dry_run:
                     with work.unit() as conn:
@@ -151,15 +157,16 @@ def check_partitions(
         conn = work.conn
         targets = audit_targets(conn, tables, caller="check_partitions", partitioned_only=True)
         moment = utc(now) if now is not None else PGAdvancedInspector(conn).now()
-        return [
-            partition_status(
-                conn,
-                t.spec,
-                now=moment,
-                managed_by="pg_partman" if managed_by_partman(conn, t.spec) else "alembic-audit",
-            )
-            for t in targets
-        ]
+        statuses = []
+        for target in targets:
+            spec = target.spec
+            assert spec.partition is not None
+            premake = partman_premake(conn, spec)
+            if premake is not None:
+                spec = spec.replace(partition=dataclasses.replace(spec.partition, ahead=premake))
+            managed_by = "alembic-audit" if premake is None else "pg_partman"
+            statuses.append(partition_status(conn, spec, now=moment, managed_by=managed_by))
+        return statuses
 
 
 __all__ = ["PartitionReport", "check_partitions", "create_partitions"]

@@ -16,8 +16,10 @@ from sqlalchemy.sql.elements import TextClause
 
 from .quoting import quote
 
-#: pg_partman's interval text for each partition interval of ours.
+#: pg_partman's interval text for each partition interval of ours.  pg_partman 4 names a
+#: weekly partition ``_pIYYYwIW`` (as ours) only when told ``'weekly'``; 5 takes intervals.
 PARTMAN_INTERVALS = {"month": "1 month", "week": "1 week", "day": "1 day"}
+PARTMAN_4_INTERVALS = {**PARTMAN_INTERVALS, "week": "weekly"}
 
 
 def partman_config_query(schema: str) -> TextClause:
@@ -86,6 +88,7 @@ def utc_session_sql() -> str:
 
 
 __all__ = [
+    "PARTMAN_4_INTERVALS",
     "PARTMAN_INTERVALS",
     "create_parent_query",
     "forget_parent_query",
