@@ -292,10 +292,9 @@ def test_autogenerate_creates_a_partitioned_audit_table_and_downgrades_exactly(
             sa.Table(
                 "item", metadata,
                 sa.Column("id", sa.Integer, primary_key=True),
-                info={"audit.options": %s},
+                info={"audit.options": PARTITIONED},
             )
-            """
-            % PARTITIONED
+            """.replace("PARTITIONED", PARTITIONED)
         )
     )
     source = autogen(alembic_project, "r1")

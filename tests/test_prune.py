@@ -322,13 +322,15 @@ def test_only_prune_gets_past_append_only_and_the_application_role_cannot(
             " audit_schema text, audit_table text)"
         )
         conn.exec_driver_sql("GRANT ALL ON audit_maintenance_log TO PUBLIC")
-    with pytest.raises(sa.exc.DBAPIError, match="append-only: DELETE refused"):
-        with owner_engine.begin() as conn:
-            conn.exec_driver_sql(
-                "INSERT INTO audit_maintenance_log VALUES (pg_current_xact_id(), 'delete',"
-                " 'public', 'item_audit')"
-            )
-            conn.exec_driver_sql("DELETE FROM item_audit")
+    with (
+        pytest.raises(sa.exc.DBAPIError, match="append-only: DELETE refused"),
+        owner_engine.begin() as conn,
+    ):
+        conn.exec_driver_sql(
+            "INSERT INTO audit_maintenance_log VALUES (pg_current_xact_id(), 'delete',"
+            " 'public', 'item_audit')"
+        )
+        conn.exec_driver_sql("DELETE FROM item_audit")
     with roles.superuser_engine().begin() as conn:
         conn.exec_driver_sql("DROP TABLE audit_maintenance_log")
 

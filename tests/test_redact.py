@@ -85,9 +85,11 @@ def test_redact_nulls_the_columns_of_every_row_of_the_key_and_nothing_else(
     )
     assert (entry["destination"], entry["note"]) == ("null", "GDPR")
     # Append-only for everyone else, the owner included, right after.
-    with pytest.raises(sa.exc.DBAPIError, match="append-only: UPDATE refused"):
-        with engine.begin() as conn:
-            conn.execute(audit.update().values(email=None))
+    with (
+        pytest.raises(sa.exc.DBAPIError, match="append-only: UPDATE refused"),
+        engine.begin() as conn,
+    ):
+        conn.execute(audit.update().values(email=None))
 
 
 def test_redact_by_hash_keeps_equal_values_equal(engine: Engine) -> None:

@@ -11,8 +11,9 @@ drop where nothing is installed.
 
 Names are hostile (':' and '%' in table, schema and column names, quotes, reserved
 words, mixed case), one table is audited at row level (its audit table partitioned) and
-one at statement level, both with settings, ``append_only`` and ``skip_unchanged``; every run ends with audit rows
-written through what the scripts installed, and none after the drop scripts ran.
+one at statement level, both with settings, ``append_only`` and ``skip_unchanged``;
+every run ends with audit rows written through what the scripts installed, and none
+after the drop scripts ran.
 """
 
 from __future__ import annotations
