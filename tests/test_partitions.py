@@ -126,6 +126,19 @@ def test_create_all_makes_a_range_partitioned_audit_table_with_a_default_partiti
     assert len(indexes) == 3
 
 
+def test_install_refuses_a_plain_audit_table_the_options_want_partitioned(
+    engine: Engine,
+) -> None:
+    md = sa.MetaData()
+    _item(md, partition=None)
+    md.create_all(engine)
+    partitioned = sa.MetaData()
+    _item(partitioned)
+    with pytest.raises(AuditError, match=r"\['public.item_audit'\] are plain tables"):
+        alembic_audit.install_audit_triggers(partitioned, engine)
+    assert audit_functions(engine) == {}
+
+
 @pytest.mark.parametrize("level", ["row", "statement"])
 def test_a_write_no_partition_covers_goes_to_the_default_partition_and_moves_in_later(
     engine: Engine, level: str
