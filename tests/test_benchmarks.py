@@ -19,6 +19,24 @@ RUNS = {
     "writes": ["--rows", "50", "--single", "20", "--block", "10", "--repeat", "1", "--peers"],
     "one_row_breakdown": ["--rounds", "1", "--transactions", "20", "--workload", "update"],
     "autogenerate": ["--sizes", "3", "--repeat", "1"],
+    "partitions": [
+        "--rows",
+        "200",
+        "--single",
+        "20",
+        "--block",
+        "10",
+        "--repeat",
+        "1",
+        "--history-rows",
+        "6000",
+        "--keys",
+        "600",
+        "--months",
+        "3",
+        "--samples",
+        "2",
+    ],
     "reads": [
         "--rows",
         "3000",
@@ -46,6 +64,12 @@ EXPECTED = {
         "SECURITY DEFINER (statement - invoker)",
     ],
     "reads": ["one row's history:", "hist_audit_row_idx", "snapshot of 100 rows:"],
+    "partitions": [
+        "| partitioned / plain |",
+        "## conversion: 6000 rows into",
+        "| as_of one row |",
+        "## pruning one month (",
+    ],
     "autogenerate": ["\n3 | 2 | "],  # 3 tables, 2 catalog queries added
 }
 
