@@ -74,6 +74,7 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -99,6 +100,7 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -130,6 +132,7 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -157,6 +160,7 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -188,6 +192,7 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
         new={
             "audit_table_name": "order_audit",
@@ -215,6 +220,7 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -246,6 +252,7 @@ def upgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -273,6 +280,7 @@ def upgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
     )
     # ### end Alembic commands ###
@@ -309,6 +317,7 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -336,6 +345,7 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -367,6 +377,7 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
         new={
             "audit_table_name": "order_audit",
@@ -394,6 +405,7 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -425,6 +437,7 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -452,6 +465,7 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -481,6 +495,7 @@ def downgrade() -> None:
             "transaction_id": True,
             "change_timestamp": True,
             "indexes": ["row", "time", "transaction"],
+            "partition": None,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -506,6 +521,7 @@ def downgrade() -> None:
             "transaction_id": False,
             "change_timestamp": False,
             "indexes": [],
+            "partition": None,
         },
     )
     op.drop_index('stock_audit_transaction_idx', table_name='stock_audit', schema='audit', postgresql_using='btree')
