@@ -4,7 +4,9 @@ audit-maintenance log; and the append-only guard, which nothing else gets past."
 
 from __future__ import annotations
 
+import io
 import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -388,3 +390,25 @@ def test_the_log_is_append_only_and_its_facts_cannot_be_made_up(engine: Engine) 
     ):
         with pytest.raises(sa.exc.DBAPIError, match="is append-only"), engine.begin() as conn:
             conn.exec_driver_sql(statement)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_prune_shows_progress_on_a_terminal_only(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make(engine)
+    with engine.begin() as conn:
+        history(conn)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    alembic_audit.prune(engine, before=CUTOFF, batch_size=100)
+    shown = terminal.getvalue()
+    assert shown.startswith("\rpruning [") and shown.endswith("] 306/306\n")
+    assert shown.count("\r") >= 3  # one redraw per batch
+    monkeypatch.undo()
+    alembic_audit.prune(engine, before=NOW)  # piped: nothing
+    assert capsys.readouterr().err == ""

@@ -19,12 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
-from ..core.constants import DEFAULT_SCHEMA
 from ..core.errors import AuditError
 from ..core.spec import AuditSpec
 from ..reflection.inspector import PGAdvancedInspector, RelationInfo
@@ -197,31 +195,9 @@ def audit_targets(
     return targets
 
 
-def qualified_label(schema: str | None, name: str) -> str:
-    """``schema.name`` with the default schema filled in.
-
-    Example::
-
-        qualified_label(None, "item")  # 'public.item'
-    """
-    return f"{schema or DEFAULT_SCHEMA}.{name}"
-
-
-def scalar(conn: Connection, query: Any, params: dict[str, Any] | None = None) -> Any:
-    """One value of a query.
-
-    Example::
-
-        scalar(conn, count_query(...), {"cutoff": cutoff})
-    """
-    return conn.execute(query, params or {}).scalar()
-
-
 __all__ = [
     "Target",
     "Work",
     "audit_targets",
     "connected",
-    "qualified_label",
-    "scalar",
 ]

@@ -471,16 +471,6 @@ class PGAdvancedInspector:
         row = self.connection.execute(catalog.extension_query(name)).first()
         return None if row is None else (str(row[0]), str(row[1]))
 
-    def extension_available(self, name: str) -> bool:
-        """Whether the extension's files are on the server (``CREATE EXTENSION`` would work).
-
-        Example::
-
-            inspector.extension_available("pg_partman")  # True
-        """
-        self.queries += 1
-        return bool(self.connection.execute(catalog.available_extension_query(name)).scalar())
-
     def maintenance_logs(self, log_table: str) -> list[str]:
         """The schemas holding an audit-maintenance log.
 

@@ -400,18 +400,6 @@ def extension_query(name: str) -> TextClause:
     ).bindparams(name=name)
 
 
-def available_extension_query(name: str) -> TextClause:
-    """Whether the server could ``CREATE EXTENSION`` it (its files are installed).
-
-    Example::
-
-        connection.execute(available_extension_query("pg_partman")).scalar()  # True
-    """
-    return text(
-        "SELECT EXISTS (SELECT FROM pg_catalog.pg_available_extensions WHERE name = :name)"
-    ).bindparams(name=name)
-
-
 def maintenance_logs_query(log_table: str) -> TextClause:
     """The schemas holding a maintenance log (a table of that name).
 
