@@ -126,6 +126,12 @@ def _tables_option(parser: argparse.ArgumentParser) -> None:
 
 
 def partitions_create(args: argparse.Namespace, out: Output) -> int:
+    """Make partitions ahead (``alembic-audit partitions create``).
+
+    Example::
+
+        $ alembic-audit partitions create --ahead 6
+    """
     with connect(args) as conn:
         report = create_partitions(
             conn,
@@ -159,6 +165,12 @@ def _problems(out: Output, tables: list[PartitionStatus]) -> None:
 
 
 def partitions_check(args: argparse.Namespace, out: Output) -> int:
+    """Report the partitions' state; exit code 1 when one needs attention.
+
+    Example::
+
+        $ alembic-audit partitions check || alert "audit partitions need attention"
+    """
     with connect(args) as conn:
         statuses = check_partitions(conn, args.tables)
     out.table(
@@ -182,6 +194,12 @@ def partitions_check(args: argparse.Namespace, out: Output) -> int:
 
 
 def partitions_partman(args: argparse.Namespace, out: Output) -> int:
+    """Let pg_partman keep the partitions (``partitions partman``).
+
+    Example::
+
+        $ alembic-audit partitions partman --table order
+    """
     with connect(args) as conn:
         steps = use_pg_partman(conn, args.tables)
         conn.commit()
@@ -204,6 +222,12 @@ def _before(value: str) -> datetime:
 
 
 def prune_command(args: argparse.Namespace, out: Output) -> int:
+    """Remove the audit rows older than the cutoff (``alembic-audit prune``).
+
+    Example::
+
+        $ alembic-audit prune --older-than 400d --archive-schema audit_archive
+    """
     if args.older_than is not None:
         try:
             parse_age(args.older_than)
@@ -255,6 +279,12 @@ def prune_command(args: argparse.Namespace, out: Output) -> int:
 
 
 def log_command(args: argparse.Namespace, out: Output) -> int:
+    """Print the audit-maintenance log (``alembic-audit maintenance-log``).
+
+    Example::
+
+        $ alembic-audit --json maintenance-log --limit 5
+    """
     with connect(args) as conn:
         rows = maintenance_log(conn, schema=args.schema, limit=args.limit)
     out.table(

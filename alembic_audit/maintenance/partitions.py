@@ -167,7 +167,12 @@ def plan(
 
 
 def default_partition(parts: Sequence[PartitionInfo]) -> PartitionInfo | None:
-    """The default partition among ``parts``, if there is one."""
+    """The default partition among ``parts``, if there is one.
+
+    Example::
+
+        default_partition(inspector.partitions([t])[t]).name  # 'item_audit_default'
+    """
     return next((p for p in parts if p.is_default), None)
 
 

@@ -138,6 +138,11 @@ def register(conn: Connection, spec: AuditSpec, now: datetime) -> list[Partition
     pg_partman makes its own default partition (``<table>_default``, our name too): ours
     is detached and renamed first, and the rows it held go back through the audit table
     (into pg_partman's partitions or its default partition) before it is dropped.
+
+    Example::
+
+        with engine.begin() as conn:
+            register(conn, spec, PGAdvancedInspector(conn).now())
     """
     assert spec.partition is not None
     found = partman_schema(conn)
