@@ -7,16 +7,14 @@ Runs where the server has pg_partman (Debian: ``apt-get install postgresql-15-pa
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timezone
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 import alembic_audit
+from alembic_audit.cli import main
 from alembic_audit.core.errors import AuditError
-
-UTC = timezone.utc
 
 
 @pytest.fixture
@@ -71,7 +69,7 @@ def partitions(engine: Engine) -> dict[str, bool]:
 
 
 def test_pg_partman_takes_over_the_partitions_and_prune_removes_its_partitions(
-    partman: Engine,
+    partman: Engine, capsys: pytest.CaptureFixture[str]
 ) -> None:
     engine = partman
     item = audited(engine)
@@ -91,8 +89,12 @@ def test_pg_partman_takes_over_the_partitions_and_prune_removes_its_partitions(
     assert where in found and where != "item_audit_default"
     assert all(found.values())
     assert [r["action"] for r in alembic_audit.maintenance_log(engine)] == ["move"]
-    # Registering again changes nothing; check reads pg_partman's premake.
+    # Registering again changes nothing (from the command line too); check reads
+    # pg_partman's premake.
     assert alembic_audit.use_pg_partman(engine) == []
+    url = engine.url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    assert main(["--url", url, "partitions", "partman"]) == 0
+    assert "pg_partman keeps the partitions now; it made 0 partition(s)" in capsys.readouterr().out
     (status,) = alembic_audit.check_partitions(engine)
     assert (status.managed_by, status.ahead, status.wanted_ahead, status.problems) == (
         "pg_partman",
