@@ -15,6 +15,8 @@ __all__ = [
     "replace_audit_trigger",
     "grant_audit_access",
     "revoke_audit_access",
+    "partition_audit_table",
+    "unpartition_audit_table",
 ]
 
 def create_audit_trigger(
@@ -129,4 +131,45 @@ def revoke_audit_access(
     Example::
 
         op.revoke_audit_access("item", "app_writer", read_history=True)
+    """
+
+def partition_audit_table(
+    table_name: str,
+    *,
+    schema: str | None = None,
+    by: str | None = None,
+    ahead: int | None = None,
+    **definition: Unpack[AuditDefinition],
+) -> None:
+    """Make the audit table of ``table_name`` range-partitioned on its time column, with
+    every row it holds (and their ``audit_id``), its owner and privileges.
+
+    ``by`` and ``ahead`` are those of the ``partition`` option (``"month"``,
+    ``"week"`` or ``"day"``; intervals made ahead, default 4); the definition
+    keywords describe the audit trigger as it is.  The rows are copied into one
+    partition per interval holding rows (rows without a time into the default
+    partition), and the current interval and ``ahead`` more are made, under an
+    exclusive lock (writers of the table wait), with a progress bar on a terminal.
+    Online only.  Without a definition, it is read from the installed audit function.
+
+    Example::
+
+        op.partition_audit_table("item", by="month")
+    """
+
+def unpartition_audit_table(
+    table_name: str,
+    *,
+    schema: str | None = None,
+    **definition: Unpack[AuditDefinition],
+) -> None:
+    """Make the partitioned audit table of ``table_name`` a plain table again, with the
+    rows of all its partitions (and their ``audit_id``), its owner and privileges.
+
+    Partitions detached or archived before are not part of it and stay as they are.
+    Online only.  Without a definition, it is read from the installed audit function.
+
+    Example::
+
+        op.unpartition_audit_table("item")
     """

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Enum, Text, cast
+from sqlalchemy import BigInteger, Column, Enum, Text, cast
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql.base import ischema_names
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 _PG_DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
@@ -59,6 +60,35 @@ class XID8(UserDefinedType[int]):
 
 
 ischema_names.setdefault("xid8", XID8)
+
+
+class AuditSerial(BigInteger):
+    """``audit_id`` of a partitioned audit table: ``BIGSERIAL`` in ``CREATE TABLE`` and
+    ``ADD COLUMN`` (a sequence owned by the column, and ``DEFAULT nextval(...)``),
+    ``BIGINT`` everywhere else.
+
+    PostgreSQL before 17 refuses identity columns on partitioned tables; a serial column
+    numbers the rows the same way, and its sequence goes with the table when it is
+    dropped.  Migrations name it (``alembic_audit.types.AuditSerial()``), so Alembic's own
+    ``create_table`` makes the column, and its comparison sees a ``BIGINT``, what
+    PostgreSQL reports.
+
+    Example::
+
+        Column("audit_id", AuditSerial(), nullable=False)  # audit_id BIGSERIAL NOT NULL
+    """
+
+    inherit_cache = True
+
+    def __repr__(self) -> str:
+        return "AuditSerial()"
+
+
+@compiles(AuditSerial, "postgresql")
+def _compile_audit_serial(type_: AuditSerial, compiler: Any, **kw: Any) -> str:
+    # Only a column definition (CREATE TABLE, ADD COLUMN) passes the Column itself; casts
+    # and Alembic's type comparison do not, and read BIGINT.
+    return "BIGSERIAL" if isinstance(kw.get("type_expression"), Column) else "BIGINT"
 
 
 class MirroredEnum(postgresql.ENUM):
@@ -120,4 +150,4 @@ def type_text(type_: TypeEngine[Any]) -> str:
     return str(type_.compile(dialect=_PG_DIALECT))
 
 
-__all__ = ["XID8", "MirroredEnum", "mirror_type", "type_text"]
+__all__ = ["XID8", "AuditSerial", "MirroredEnum", "mirror_type", "type_text"]

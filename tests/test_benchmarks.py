@@ -39,6 +39,24 @@ RUNS = {
         "--asof-repeat",
         "1",
     ],
+    "partitions": [
+        "--rows",
+        "200",
+        "--single",
+        "20",
+        "--block",
+        "10",
+        "--repeat",
+        "1",
+        "--history-rows",
+        "6000",
+        "--keys",
+        "600",
+        "--months",
+        "3",
+        "--samples",
+        "2",
+    ],
     "reads": [
         "--rows",
         "3000",
@@ -80,6 +98,12 @@ EXPECTED = {
     # Round trips are counted, not timed: audit_context adds none on psycopg2 (BEGIN,
     # INSERT, COMMIT), set_session_vars one.
     "context": ["| psycopg2 | 3 | 3 | 4 | 3 | 4 |", "| asyncpg |", "context / explicit ="],
+    "partitions": [
+        "| partitioned / plain |",
+        "## conversion: 6000 rows into",
+        "| as_of one row |",
+        "## pruning one month (",
+    ],
 }
 
 

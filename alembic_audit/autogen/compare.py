@@ -46,8 +46,10 @@ from ..migration.ops import (
     CreateAuditTrigger,
     DropAuditTable,
     DropAuditTrigger,
+    PartitionAuditTable,
     RenameAuditTable,
     ReplaceAuditTrigger,
+    UnpartitionAuditTable,
 )
 from ..reflection.inspector import AuditCatalog, FoundAudit, FoundTable, PGAdvancedInspector
 from ..schema.builder import audited_tables, get_audit_spec
@@ -55,7 +57,7 @@ from ..sql.marker import made_by_seed
 from ..sql.triggers import trigger_state_sql
 from . import render  # noqa: F401  (registers the ops' renderers)
 from .diff import Diff, differences
-from .history import keep_history, renames_audit_table
+from .history import keep_history, leave_partitions_alone, renames_audit_table
 from .scope import QualifiedName, Scope, log
 from .tables import HiddenAuditTables, audit_table_ops, log_decisions
 
@@ -189,6 +191,10 @@ def _start(autogen_context: AutogenContext, schemas: set[str | None]) -> _Run:
         if found.spec is not None
     }
     found_tables = inspector.audit_tables(named, scope.schemas)
+    # Partitions of partitioned audit tables: made and dropped by maintenance, never by a
+    # migration; hidden from Alembic like their tables, and compared with nothing.
+    partitions = {key for key, found in found_tables.items() if found.is_partition}
+    found_tables = {key: f for key, f in found_tables.items() if key not in partitions}
     owned = {
         key: found for key, found in found_tables.items() if scope.includes(key, tables.get(key))
     }
@@ -205,7 +211,7 @@ def _start(autogen_context: AutogenContext, schemas: set[str | None]) -> _Run:
             renames[key] = (old, spec)
     model_hidden = {k for k in model_audit_tables if k in owned}
     model_hidden |= {new.qualified_audit_table for _, new in renames.values()}
-    hidden = HiddenAuditTables(autogen_context, scope, set(owned), model_hidden)
+    hidden = HiddenAuditTables(autogen_context, scope, set(owned) | partitions, model_hidden)
     run = _Run(
         scope=scope,
         tables=tables,
@@ -261,6 +267,8 @@ def _finish(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps, run: _
                 # downgrade): each op finds the audit table it names.
                 first.append(DropAuditTrigger(found.spec))
                 last.append(CreateAuditTrigger(spec))
+            elif found.spec is not None and repartitions(found.spec, spec):
+                last += _conversion_ops(spec, found, diff, run.inspector)
             else:
                 last.append(_replace_op(spec, found, diff, run.inspector))
         elif maybe is not None and maybe.spec is not None:
@@ -310,6 +318,7 @@ def _finish(autogen_context: AutogenContext, upgrade_ops: ops.UpgradeOps, run: _
         _drop_history_tables(
             autogen_context, upgrade_ops, run, history_drops - dropped_with_trigger
         )
+    leave_partitions_alone(upgrade_ops, scope, run.audit_tables, run.inspector)
     upgrade_ops.ops[:0] = first
     upgrade_ops.ops.extend(last)
 
@@ -402,6 +411,47 @@ def _drop_history_tables(
             "Detected removed audit table %r; dropping it and its rows (drop_history)",
             ".".join(key),
         )
+
+
+def repartitions(old: AuditSpec, new: AuditSpec) -> bool:
+    """Whether the audit table must be converted: partitioned or not, or by another interval
+    (a change of ``ahead`` alone only changes the function's definition).
+
+    Example::
+
+        repartitions(spec, spec.replace(partition=Partitioning("month")))  # True
+    """
+    if (old.partition is None) != (new.partition is None):
+        return True
+    return (
+        old.partition is not None
+        and new.partition is not None
+        and (old.partition.by != new.partition.by)
+    )
+
+
+def _conversion_ops(
+    spec: AuditSpec, found: FoundAudit, diff: Diff, inspector: PGAdvancedInspector
+) -> list[ops.MigrateOperation]:
+    """Convert the audit table (with its rows), then replace what else changed.
+
+    Hand-made drift is put right first, with the found texts kept for the downgrade; a
+    change of interval is a conversion back to a plain table and then to the new one.
+    """
+    assert found.spec is not None
+    current = found.spec
+    out: list[ops.MigrateOperation] = []
+    if diff.drift:
+        out.append(_replace_op(current, found, Diff(drift=diff.drift), inspector))
+    if current.partition is not None:
+        out.append(UnpartitionAuditTable(current))
+        current = current.replace(partition=None)
+    if spec.partition is not None:
+        out.append(PartitionAuditTable(current, spec.partition))
+        current = current.replace(partition=spec.partition)
+    if current != spec:
+        out.append(ReplaceAuditTrigger(spec, current))
+    return out
 
 
 def _replace_op(

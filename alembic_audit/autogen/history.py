@@ -20,8 +20,15 @@ from typing import Any
 from alembic.operations import ops
 from sqlalchemy import DateTime
 
-from ..core.constants import INFO_PREFIX, META_COLUMNS, TIMESTAMP_COLUMN
+from ..core.constants import (
+    ID_COLUMN,
+    INFO_PREFIX,
+    MAINTENANCE_LOG_TABLE,
+    META_COLUMNS,
+    TIMESTAMP_COLUMN,
+)
 from ..core.spec import AuditSpec
+from ..reflection.inspector import PGAdvancedInspector
 from .scope import QualifiedName, Scope, log
 from .tables import log_kept_seed_timestamp, widen_only
 
@@ -109,6 +116,70 @@ def keep_history(
     upgrade_ops.ops = kept
 
 
+def leave_partitions_alone(
+    upgrade_ops: ops.UpgradeOps,
+    scope: Scope,
+    audit_tables: set[QualifiedName],
+    inspector: PGAdvancedInspector,
+) -> None:
+    """Remove what Alembic proposes for the partitions of audit tables and for the
+    audit-maintenance log: tables of the database the models do not declare, made and
+    dropped by maintenance (partitions are dropped by ``prune``), never by a migration.
+    Also leave ``audit_id``'s identity or serial to the conversion ops.
+
+    The partitions are asked for (one catalog query) only when Alembic proposes to drop
+    a table the models do not have.
+
+    Example::
+
+        leave_partitions_alone(upgrade_ops, scope, {("public", "item_audit")}, inspector)
+    """
+    drops = [
+        op
+        for op in upgrade_ops.ops
+        if isinstance(op, (ops.DropTableOp, ops.ModifyTableOps, ops.DropIndexOp))
+        and _table_key(op, scope) not in audit_tables
+    ]
+    children: set[QualifiedName] = set()
+    if drops and audit_tables:
+        children = set(inspector.children(sorted(audit_tables)))
+    ignored = children | {
+        _table_key(op, scope)
+        for op in drops
+        if isinstance(op, ops.DropTableOp) and _is_maintenance_log(op)
+    }
+    kept: list[ops.MigrateOperation] = []
+    for op in upgrade_ops.ops:
+        key = _table_key(op, scope) if hasattr(op, "table_name") else None
+        if key is not None and key in ignored:
+            continue
+        if isinstance(op, ops.ModifyTableOps) and key in audit_tables:
+            op.ops = [sub for sub in op.ops if not _is_id_default_change(sub)]
+            if not op.ops:
+                continue
+        kept.append(op)
+    upgrade_ops.ops = kept
+
+
+def _is_maintenance_log(op: ops.DropTableOp) -> bool:
+    names = {c.name for c in op.to_table().columns}
+    return (
+        op.table_name == MAINTENANCE_LOG_TABLE and {"action", "row_count", "audit_table"} <= names
+    )
+
+
+def _is_id_default_change(op: ops.MigrateOperation) -> bool:
+    """An ``alter_column`` of ``audit_id`` whose only change is its identity or default:
+    an identity on a plain audit table, a serial on a partitioned one; the conversion
+    ops change it with the table."""
+    if not isinstance(op, ops.AlterColumnOp) or op.column_name != ID_COLUMN:
+        return False
+    if op.modify_server_default is False:
+        return False
+    op.modify_server_default = False
+    return not op.has_changes()
+
+
 def _is_seed_timestamp(op: ops.AlterColumnOp) -> bool:
     """``audit_operation_timestamp`` found as ``timestamp`` without time zone (what
     sqlalchemy-postgresql-audit made), the model wanting ``timestamptz``."""
@@ -138,4 +209,4 @@ def renames_audit_table(
     return old_key[0] == new_key[0] and old_key in existing and new_key not in existing
 
 
-__all__ = ["keep_history", "log", "renames_audit_table"]
+__all__ = ["keep_history", "leave_partitions_alone", "log", "renames_audit_table"]

@@ -35,9 +35,11 @@ from ..migration.ops import (
     DropAuditTrigger,
     GrantAuditAccess,
     KeepAuditColumnType,
+    PartitionAuditTable,
     RenameAuditTable,
     ReplaceAuditTrigger,
     RevokeAuditAccess,
+    UnpartitionAuditTable,
     WidenAuditColumn,
 )
 from ..types import type_text
@@ -186,6 +188,20 @@ def _render_replace(autogen_context: AutogenContext, op: ReplaceAuditTrigger) ->
         if value is not None:
             args.append((key, list(value) if isinstance(value, tuple) else value))
     return _call(autogen_context, "replace_audit_trigger", args)
+
+
+@renderers.dispatch_for(PartitionAuditTable)
+def _render_partition(autogen_context: AutogenContext, op: PartitionAuditTable) -> str:
+    # The definition as it is (not partitioned), and the partitioning wanted.
+    args = _head(op.spec) + [("by", op.partition.by), ("ahead", op.partition.ahead)]
+    return _call(
+        autogen_context, "partition_audit_table", args + list(_definition(op.spec).items())
+    )
+
+
+@renderers.dispatch_for(UnpartitionAuditTable)
+def _render_unpartition(autogen_context: AutogenContext, op: UnpartitionAuditTable) -> str:
+    return _call(autogen_context, "unpartition_audit_table", _create_args(op.spec))
 
 
 def _access_args(op: GrantAuditAccess | RevokeAuditAccess) -> list[tuple[str | None, Any]]:

@@ -35,7 +35,7 @@ from sqlalchemy import Identity, Index, MetaData, Numeric, Table, Text, event
 from sqlalchemy.schema import Column, PrimaryKeyConstraint
 from sqlalchemy.types import TypeEngine
 
-from ..core.constants import IS_AUDIT_TABLE, TIMESTAMP_COLUMN, USER_COLUMN
+from ..core.constants import ID_COLUMN, IS_AUDIT_TABLE, TIMESTAMP_COLUMN, USER_COLUMN
 from ..core.spec import AuditSpec
 from ..core.widening import AuditTypeChange, audit_column_type
 from ..migration.ops import WidenAuditColumn
@@ -237,8 +237,13 @@ _NAME_CHARS = 63
 
 
 def _column_matches(found: FoundColumn, column: Column[Any]) -> bool:
-    identity = "d" if column.identity is not None else ""
-    return found.not_null == (not column.nullable) and found.identity == identity
+    if found.not_null != (not column.nullable):
+        return False
+    if column.name == ID_COLUMN:
+        # An identity on a plain audit table, a serial on a partitioned one: changed with
+        # the table by the conversion ops, never by an alter_column.
+        return True
+    return found.identity == ("d" if column.identity is not None else "")
 
 
 class AuditTableDiff:

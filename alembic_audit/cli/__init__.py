@@ -16,10 +16,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from . import common, history, tables
+from . import common, history, maintenance, tables
 
 #: The command groups, in the order ``--help`` lists them.
-COMMAND_MODULES = (tables, history)
+COMMAND_MODULES = (tables, history, maintenance)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

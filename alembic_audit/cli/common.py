@@ -34,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 
 from ..core.errors import AuditError
+from ..core.progress import progress
 
 PROG = "alembic-audit"
 
@@ -185,38 +186,6 @@ def show(value: Any) -> str:
     if hasattr(value, "isoformat"):
         return str(value.isoformat())
     return str(value)
-
-
-@contextmanager
-def progress(
-    total: int, label: str, stream: TextIO | None = None
-) -> Iterator[Callable[[int], None]]:
-    """A progress bar on a terminal (stderr), quiet when piped; yields ``advance(n)``.
-
-    Example::
-
-        with progress(1000, "pruning") as advance:
-            advance(100)
-    """
-    stream = stream or sys.stderr
-    done = 0
-    shown = stream.isatty()
-
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        if shown and total > 0:
-            width = 30
-            filled = min(width, width * done // total)
-            stream.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-            stream.flush()
-
-    try:
-        yield advance
-    finally:
-        if shown:
-            stream.write("\n")
-            stream.flush()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -52,6 +52,18 @@ OPERATIONS: tuple[str, ...] = ("I", "U", "D", "T", "S")
 #: ``audit_transaction_id``).
 INDEX_KINDS: tuple[str, ...] = ("row", "time", "transaction")
 
+#: Intervals a partitioned audit table is range-partitioned by, on its time column
+#: (option ``partition``): one partition per calendar month, ISO week or day, in UTC.
+PARTITION_INTERVALS: tuple[str, ...] = ("month", "week", "day")
+
+#: How many intervals after the current one the maintenance call creates by default
+#: (pg_partman's ``premake`` default, too).
+DEFAULT_PARTITIONS_AHEAD = 4
+
+#: The audit-maintenance log: one per schema that holds audit tables, written by every
+#: prune, partition move and redaction, itself append-only.
+MAINTENANCE_LOG_TABLE = "audit_maintenance_log"
+
 
 #: Prefix of the PostgreSQL custom settings read by the trigger function.
 SETTING_NAMESPACE = "audit"

@@ -61,6 +61,26 @@ def fit_identifier(name: str) -> str:
     return f"{prefix}_{digest}"
 
 
+def fit_with_suffix(base: str, suffix: str) -> str:
+    """``base + suffix`` if it fits in 63 bytes, else ``base`` shortened (a prefix and 8
+    hex digits of its MD5) so that the suffix stays whole and readable.
+
+    Partition names end in the interval they hold (``_p2025_01``), and that part must
+    survive: maintenance reads partitions by their bounds, people by their names.
+
+    Example::
+
+        fit_with_suffix("item_audit", "_p2025_01")  # 'item_audit_p2025_01'
+    """
+    name = base + suffix
+    if len(name.encode("utf-8")) <= MAX_IDENTIFIER_BYTES:
+        return name
+    room = MAX_IDENTIFIER_BYTES - len(suffix.encode("utf-8")) - 9
+    digest = hashlib.md5(base.encode("utf-8"), usedforsecurity=False).hexdigest()[:8]
+    prefix = base.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return f"{prefix}_{digest}{suffix}"
+
+
 def stored_name(name: str) -> str:
     """``name`` as PostgreSQL stores it: cut to 63 bytes, at a character boundary.
 
@@ -186,6 +206,7 @@ __all__ = [
     "all_trigger_names",
     "audit_names",
     "fit_identifier",
+    "fit_with_suffix",
     "label",
     "render_convention",
     "stored_name",

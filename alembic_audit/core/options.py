@@ -26,12 +26,13 @@ from .constants import (
     LEVELS,
     META_COLUMNS,
     OPTIONS_KEY,
+    PARTITION_INTERVALS,
     STATEMENT_COLUMN,
     TRANSACTION_COLUMN,
 )
 from .errors import AuditError
 from .naming import audit_names
-from .spec import AuditColumn, AuditSpec, SessionSetting
+from .spec import AuditColumn, AuditSpec, Partitioning, SessionSetting
 
 KNOWN_KEYS = frozenset(
     {
@@ -55,6 +56,7 @@ KNOWN_KEYS = frozenset(
         "application_name",
         "client_address",
         "statement_text",
+        "partition",  # range-partition the audit table on its time column
     }
 )
 
@@ -349,6 +351,53 @@ def _partitioning(label: str, table: Table) -> bool:
     return bool(options.get("partition_by"))
 
 
+#: The most intervals ahead the maintenance call may keep created (ten years of days).
+MAX_PARTITIONS_AHEAD = 3660
+
+
+def partition_option(where: str, value: object) -> Partitioning | None:
+    """The ``partition`` option: ``None`` or ``False`` (a plain audit table), or
+    ``{"by": "month" | "week" | "day", "ahead": N}`` (``ahead`` optional, default 4).
+
+    Example::
+
+        partition_option("table 'item'", {"by": "month"})  # Partitioning('month', ahead=4)
+    """
+    if value is None or value is False:
+        return None
+    if isinstance(value, Partitioning):
+        value = value.to_dict()
+    shape = (
+        f"{{'by': one of {list(PARTITION_INTERVALS)}, 'ahead': intervals created ahead (optional)}}"
+    )
+    if not isinstance(value, Mapping):
+        raise AuditError(
+            f"{where}: audit option 'partition' must be None or a dict {shape}, got {value!r}"
+        )
+    unknown = sorted(str(k) for k in set(value) - {"by", "ahead"})
+    if unknown:
+        raise AuditError(
+            f"{where}: audit option 'partition' has unknown key(s) {unknown}; it is {shape}"
+        )
+    by = value.get("by")
+    if by not in PARTITION_INTERVALS:
+        raise AuditError(
+            f"{where}: audit option 'partition' needs 'by' set to one of "
+            f"{list(PARTITION_INTERVALS)}, got {by!r}"
+        )
+    ahead = value.get("ahead", Partitioning(str(by)).ahead)
+    if (
+        isinstance(ahead, bool)
+        or not isinstance(ahead, int)
+        or not 0 <= ahead <= MAX_PARTITIONS_AHEAD
+    ):
+        raise AuditError(
+            f"{where}: audit option 'partition': 'ahead' must be a whole number of intervals "
+            f"from 0 to {MAX_PARTITIONS_AHEAD}, got {ahead!r}"
+        )
+    return Partitioning(str(by), ahead)
+
+
 def check_definition(
     where: str,
     column_names: Iterable[str],
@@ -445,6 +494,7 @@ def spec_from_table(table: Table) -> AuditSpec:
     indexes = indexes_option(f"table {label!r}", options.get("indexes", True))
     row_security = _bool_option(label, options, "row_security", False)
     partitioned = _partitioning(label, table)
+    partition = partition_option(f"table {label!r}", options.get("partition"))
     primary_key = tuple(c.name for c in table.primary_key.columns)
     if "row" in indexes and not primary_key and isinstance(options.get("indexes"), list):
         raise AuditError(
@@ -517,4 +567,5 @@ def spec_from_table(table: Table) -> AuditSpec:
         statement_text=statement_text,
         partitioned=partitioned,
         row_security=row_security,
+        partition=partition,
     )

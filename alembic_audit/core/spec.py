@@ -24,6 +24,7 @@ from .constants import (
     APPLICATION_NAME_COLUMN,
     CHANGE_TIMESTAMP_COLUMN,
     CLIENT_ADDRESS_COLUMN,
+    DEFAULT_PARTITIONS_AHEAD,
     DEFAULT_SCHEMA,
     ID_COLUMN,
     INDEX_KINDS,
@@ -35,7 +36,7 @@ from .constants import (
     USER_COLUMN,
     Level,
 )
-from .naming import fit_identifier, trigger_names_for
+from .naming import fit_identifier, fit_with_suffix, trigger_names_for
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,32 @@ def written_by_first_release(keys: Iterable[str]) -> bool:
     given = set(keys)
     first = set(FIRST_RELEASE_FIELDS) - {"table_name", "schema"}
     return first <= given and not given & set(FIRST_RELEASE_VALUES)
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """How an audit table is range-partitioned on its time column (option ``partition``).
+
+    ``by``: one partition per ``"month"``, ``"week"`` (ISO, from Monday) or ``"day"``, in
+    UTC.  ``ahead``: how many intervals after the current one the maintenance call
+    (:func:`alembic_audit.create_partitions`) keeps created.
+
+    Example::
+
+        Partitioning("month", ahead=3).to_dict()  # {'by': 'month', 'ahead': 3}
+    """
+
+    by: str
+    ahead: int = DEFAULT_PARTITIONS_AHEAD
+
+    def to_dict(self) -> dict[str, Any]:
+        """The literal form of the option, as migrations carry it.
+
+        Example::
+
+            Partitioning("week").to_dict()  # {'by': 'week', 'ahead': 4}
+        """
+        return {"by": self.by, "ahead": self.ahead}
 
 
 class MetaColumn(NamedTuple):
@@ -226,6 +253,8 @@ class AuditSpec:
     #: Copy the audited table's row-level security (its SELECT policies and whether RLS
     #: is enabled) onto the audit table, so readers of history see the rows they may see.
     row_security: bool = False
+    #: Range-partition the audit table on :attr:`time_column` (``None``: one plain table).
+    partition: Partitioning | None = None
 
     # -- derived names ---------------------------------------------------------
     @property
@@ -356,6 +385,21 @@ class AuditSpec:
         )
 
     @property
+    def default_partition_name(self) -> str:
+        """The partition of a partitioned audit table that takes the rows no other
+        partition takes (pg_partman's name for it, too).
+
+        Example::
+
+            spec.default_partition_name  # 'item_audit_default'
+        """
+        return fit_with_suffix(self.audit_table_name, "_default")
+
+    @property
+    def qualified_default_partition(self) -> tuple[str, str]:
+        return (self.effective_audit_schema, self.default_partition_name)
+
+    @property
     def time_column(self) -> str:
         """The column that says when a change happened: the change time when recorded,
         else the transaction's time.  Time ranges and ``as_of`` read it."""
@@ -457,6 +501,7 @@ class AuditSpec:
             "statement_text": self.statement_text,
             "partitioned": self.partitioned,
             "row_security": self.row_security,
+            "partition": self.partition.to_dict() if self.partition is not None else None,
         }
 
     @classmethod
@@ -475,4 +520,6 @@ class AuditSpec:
         data["primary_key"] = tuple(data.get("primary_key", ()))
         if "indexes" in data:
             data["indexes"] = tuple(data["indexes"])
+        if isinstance(data.get("partition"), dict):
+            data["partition"] = Partitioning(**data["partition"])
         return cls(**data)

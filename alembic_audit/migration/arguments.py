@@ -29,6 +29,7 @@ from ..core.naming import audit_names, label
 from ..core.options import (
     check_definition,
     indexes_option,
+    partition_option,
     reserved_columns,
     validate_setting_name,
 )
@@ -79,6 +80,7 @@ class AuditDefinition(TypedDict, total=False):
     statement_text: bool | None
     partitioned: bool | None
     row_security: bool | None
+    partition: Mapping[str, Any] | None
 
 
 #: Spec fields an op call may give (the table and schema are the call's head).
@@ -229,6 +231,7 @@ def build_spec(
     if not data["columns"]:
         raise AuditError(f"{place}: no columns to audit")
     data["indexes"] = indexes_option(place, data["indexes"])
+    data["partition"] = partition_option(place, data["partition"])
     check_definition(
         place,
         [c[0] for c in data["columns"]],

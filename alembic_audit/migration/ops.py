@@ -11,6 +11,8 @@ implementations are in :mod:`alembic_audit.migration.toimpl`; importing
 - ``op.replace_audit_trigger(...)`` -> :class:`ReplaceAuditTrigger`
 - ``op.grant_audit_access(...)`` -> :class:`GrantAuditAccess`
 - ``op.revoke_audit_access(...)`` -> :class:`RevokeAuditAccess`
+- ``op.partition_audit_table(...)`` -> :class:`PartitionAuditTable`
+- ``op.unpartition_audit_table(...)`` -> :class:`UnpartitionAuditTable`
 
 The keyword arguments of a definition are declared once, in
 :class:`~alembic_audit.migration.arguments.AuditDefinition` (the fields of
@@ -41,7 +43,9 @@ from alembic.operations import MigrateOperation, Operations, ops
 from typing_extensions import Unpack
 
 from ..core.errors import AuditError
-from ..core.spec import AuditSpec
+from ..core.naming import label
+from ..core.options import partition_option
+from ..core.spec import AuditSpec, Partitioning
 from .access import AccessOptions, AuditAccess, build_access
 from .arguments import AuditDefinition, build_spec, definition_fields, live_spec
 from .context import where
@@ -404,6 +408,151 @@ class RevokeAuditAccess(MigrateOperation):
         operations.invoke(cls(access))
 
 
+@Operations.register_operation("partition_audit_table")
+class PartitionAuditTable(MigrateOperation):
+    """Convert a plain audit table into a range-partitioned one on its time column, keeping
+    every row; reverse: :class:`UnpartitionAuditTable`.
+
+    ``spec`` is the definition as it is (not partitioned); ``partition`` the partitioning
+    wanted.
+
+    Example::
+
+        op = PartitionAuditTable(spec, Partitioning("month"))
+        op.reverse()          # UnpartitionAuditTable(spec with its partition)
+        op.to_diff_tuple()    # ('partition_audit_table', spec, Partitioning('month', 4))
+    """
+
+    def __init__(self, spec: AuditSpec, partition: Partitioning) -> None:
+        self.spec = spec
+        self.partition = partition
+
+    @property
+    def new_spec(self) -> AuditSpec:
+        """The definition once partitioned."""
+        return self.spec.replace(partition=self.partition)
+
+    def reverse(self) -> UnpartitionAuditTable:
+        return UnpartitionAuditTable(self.new_spec)
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("partition_audit_table", self.spec, self.partition)
+
+    def __repr__(self) -> str:
+        return f"PartitionAuditTable({self.spec!r}, {self.partition!r})"
+
+    @classmethod
+    def partition_audit_table(
+        cls,
+        operations: Operations,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        by: str | None = None,
+        ahead: int | None = None,
+        **definition: Unpack[AuditDefinition],
+    ) -> None:
+        """Make the audit table of ``table_name`` range-partitioned on its time column, with
+        every row it holds (and their ``audit_id``), its owner and privileges.
+
+        ``by`` and ``ahead`` are those of the ``partition`` option (``"month"``,
+        ``"week"`` or ``"day"``; intervals made ahead, default 4); the definition
+        keywords describe the audit trigger as it is.  The rows are copied into one
+        partition per interval holding rows (rows without a time into the default
+        partition), and the current interval and ``ahead`` more are made, under an
+        exclusive lock (writers of the table wait), with a progress bar on a terminal.
+        Online only.  Without a definition, it is read from the installed audit function.
+
+        Example::
+
+            op.partition_audit_table("item", by="month")
+        """
+        opname = "partition_audit_table"
+        place = where(opname, table_name, schema)
+        wanted: dict[str, Any] = {"by": by}
+        if ahead is not None:
+            wanted["ahead"] = ahead
+        target = partition_option(place, wanted)
+        assert target is not None
+        if definition.get("columns") is None:
+            spec = live_spec(
+                operations, opname, table_name, schema, definition.get("function_name")
+            )
+        else:
+            spec = build_spec(operations, opname, table_name, schema, definition)
+        if spec.partition is not None:
+            raise AuditError(
+                f"{place}: the audit table of {label(schema, table_name)!r} is partitioned already "
+                f"(by {spec.partition.by}); op.unpartition_audit_table first to change how"
+            )
+        operations.invoke(cls(spec, target))
+
+
+@Operations.register_operation("unpartition_audit_table")
+class UnpartitionAuditTable(MigrateOperation):
+    """Convert a partitioned audit table back into a plain one, keeping every row of every
+    partition; reverse: :class:`PartitionAuditTable`.
+
+    Example::
+
+        op = UnpartitionAuditTable(spec)
+        op.reverse()          # PartitionAuditTable(spec without partition, spec.partition)
+        op.to_diff_tuple()    # ('unpartition_audit_table', spec)
+    """
+
+    def __init__(self, spec: AuditSpec) -> None:
+        assert spec.partition is not None
+        self.spec = spec
+
+    @property
+    def new_spec(self) -> AuditSpec:
+        """The definition once unpartitioned."""
+        return self.spec.replace(partition=None)
+
+    def reverse(self) -> PartitionAuditTable:
+        assert self.spec.partition is not None
+        return PartitionAuditTable(self.new_spec, self.spec.partition)
+
+    def to_diff_tuple(self) -> tuple[Any, ...]:
+        return ("unpartition_audit_table", self.spec)
+
+    def __repr__(self) -> str:
+        return f"UnpartitionAuditTable({self.spec!r})"
+
+    @classmethod
+    def unpartition_audit_table(
+        cls,
+        operations: Operations,
+        table_name: str,
+        *,
+        schema: str | None = None,
+        **definition: Unpack[AuditDefinition],
+    ) -> None:
+        """Make the partitioned audit table of ``table_name`` a plain table again, with the
+        rows of all its partitions (and their ``audit_id``), its owner and privileges.
+
+        Partitions detached or archived before are not part of it and stay as they are.
+        Online only.  Without a definition, it is read from the installed audit function.
+
+        Example::
+
+            op.unpartition_audit_table("item")
+        """
+        opname = "unpartition_audit_table"
+        place = where(opname, table_name, schema)
+        if definition.get("columns") is None:
+            spec = live_spec(
+                operations, opname, table_name, schema, definition.get("function_name")
+            )
+        else:
+            spec = build_spec(operations, opname, table_name, schema, definition)
+        if spec.partition is None:
+            raise AuditError(
+                f"{place}: the audit table of {label(schema, table_name)!r} is not partitioned"
+            )
+        operations.invoke(cls(spec))
+
+
 class RenameAuditTable(ops.RenameTableOp):
     """``op.rename_table`` of an audit table, reversible (Alembic's own is not).
 
@@ -537,6 +686,8 @@ OPERATIONS: dict[str, type[MigrateOperation]] = {
     "replace_audit_trigger": ReplaceAuditTrigger,
     "grant_audit_access": GrantAuditAccess,
     "revoke_audit_access": RevokeAuditAccess,
+    "partition_audit_table": PartitionAuditTable,
+    "unpartition_audit_table": UnpartitionAuditTable,
 }
 
 __all__ = [
@@ -546,8 +697,10 @@ __all__ = [
     "DropAuditTrigger",
     "GrantAuditAccess",
     "KeepAuditColumnType",
+    "PartitionAuditTable",
     "RenameAuditTable",
     "ReplaceAuditTrigger",
     "RevokeAuditAccess",
+    "UnpartitionAuditTable",
     "WidenAuditColumn",
 ]

@@ -14,13 +14,18 @@ Example::
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import sqlalchemy as sa
 from alembic.operations import Operations
 
-from ..core.errors import AuditError
+from ..core.errors import AuditError, OfflineOperationError
 from ..core.spec import AuditSpec
+from ..maintenance.conversion import partition_table, unpartition_table
+from ..maintenance.partitions import ensure_partitions, plan
 from ..reflection.checks import check_audit_targets
 from ..reflection.inspector import PGAdvancedInspector
+from ..sql.audit_partitions import add_partition_guards_sql
 from ..sql.function import audit_function, guard_function
 from ..sql.objects import (
     create_statements,
@@ -38,8 +43,10 @@ from .ops import (
     CreateAuditTrigger,
     DropAuditTrigger,
     GrantAuditAccess,
+    PartitionAuditTable,
     ReplaceAuditTrigger,
     RevokeAuditAccess,
+    UnpartitionAuditTable,
 )
 
 
@@ -108,11 +115,51 @@ def create_audit_trigger(operations: Operations, operation: CreateAuditTrigger) 
     )
     _check_function(operations, "create_audit_trigger", spec, exists=False)
     _check_targets(operations, "create_audit_trigger", spec)
+    if not operation.create_audit_table:
+        _check_partitioned(operations, "create_audit_trigger", spec)
     statements = create_audit_table_statements(spec) if operation.create_audit_table else []
     statements += create_statements(spec)
-    if operation.snapshot:
-        statements.append(snapshot_statement(spec))
     emit(operations, statements)
+    if spec.partition is not None:
+        _partitions_ahead(operations, spec)
+    if operation.snapshot:
+        emit(operations, [snapshot_statement(spec)])
+
+
+def _check_partitioned(operations: Operations, opname: str, spec: AuditSpec) -> None:
+    """A spec asking for a partitioned audit table needs one (PARTITION OF fails on a plain
+    table): say how to get there, before any DDL."""
+    if is_offline(operations) or spec.partition is None:
+        return
+    found = PGAdvancedInspector(connection(operations)).relations([spec.qualified_audit_table])
+    relation = found.get(spec.qualified_audit_table)
+    if relation is not None and not relation.partitioned:
+        raise AuditError(
+            f"{where(opname, spec.table_name, spec.schema)}: audit table "
+            f"{'.'.join(spec.qualified_audit_table)!r} is a plain table and the definition asks "
+            "for a partitioned one; convert it first with op.partition_audit_table(...) (every "
+            "row is kept), or leave out partition"
+        )
+
+
+def _partitions_ahead(operations: Operations, spec: AuditSpec) -> None:
+    """The partitions of the current interval and ``ahead`` more, made with the trigger.
+
+    Online, as the maintenance call makes them (rows waiting in the default partition
+    move in); offline, for the time the script is written (``IF NOT EXISTS``: a script
+    run later leaves rows in the default partition until the maintenance call runs).
+    """
+    assert spec.partition is not None
+    if is_offline(operations):
+        now = datetime.now(timezone.utc)
+        parts = plan(spec, [], now, spec.partition.ahead)
+        statements = [part.create_sql(if_not_exists=True) for part in parts]
+        if spec.append_only:
+            statements.append(add_partition_guards_sql(spec))
+        emit(operations, statements)
+        return
+    conn = connection(operations)
+    ensure_partitions(conn, spec, now=PGAdvancedInspector(conn).now(), ahead=spec.partition.ahead)
 
 
 @Operations.implementation_for(DropAuditTrigger)
@@ -182,6 +229,38 @@ def replace_audit_trigger(operations: Operations, operation: ReplaceAuditTrigger
         new, operation.function_sql, operation.trigger_sqls, operation.guard_function_sql
     )
     emit(operations, statements)
+
+
+def _offline_conversion(operations: Operations, opname: str, spec: AuditSpec) -> None:
+    if is_offline(operations):
+        raise OfflineOperationError(
+            f"{where(opname, spec.table_name, spec.schema)}: offline mode (alembic upgrade "
+            "--sql) cannot convert an audit table: which partitions to make and the rows to "
+            "copy depend on what the table holds; run this migration online"
+        )
+
+
+@Operations.implementation_for(PartitionAuditTable)
+def partition_audit_table(operations: Operations, operation: PartitionAuditTable) -> None:
+    spec = operation.spec
+    opname = "partition_audit_table"
+    _offline_conversion(operations, opname, spec)
+    _check_table(operations, opname, spec)
+    _check_audit_table(operations, opname, spec, exists=True)
+    _check_function(operations, opname, spec, exists=True)
+    conn = connection(operations)
+    partition_table(conn, spec, operation.new_spec, now=PGAdvancedInspector(conn).now())
+
+
+@Operations.implementation_for(UnpartitionAuditTable)
+def unpartition_audit_table(operations: Operations, operation: UnpartitionAuditTable) -> None:
+    spec = operation.spec
+    opname = "unpartition_audit_table"
+    _offline_conversion(operations, opname, spec)
+    _check_table(operations, opname, spec)
+    _check_audit_table(operations, opname, spec, exists=True)
+    _check_function(operations, opname, spec, exists=True)
+    unpartition_table(connection(operations), spec, operation.new_spec)
 
 
 @Operations.implementation_for(GrantAuditAccess)

@@ -38,11 +38,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from ..core.constants import META_COLUMNS
+from ..core.constants import ID_COLUMN, META_COLUMNS
 from ..core.spec import AuditSpec
 from ..sql import catalog
 from ..sql.function import FunctionHeader
@@ -204,7 +205,11 @@ class FoundTable:
     indexes: dict[str, str] = field(default_factory=dict)
     has_constraints: bool = False
     has_comments: bool = False
-    has_defaults: bool = False
+    #: Columns with a default or a generated value (``audit_id`` of a partitioned audit
+    #: table: its serial's ``nextval``).
+    defaulted: tuple[str, ...] = ()
+    #: A partition (of a partitioned audit table): made and dropped by maintenance.
+    is_partition: bool = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -212,9 +217,11 @@ class FoundTable:
 
     @property
     def plain(self) -> bool:
-        """Nothing but columns (types, NOT NULL, identity) and indexes on columns (what
-        alembic-audit makes; the indexes are compared with the model's by name and text)."""
-        return not (self.has_constraints or self.has_comments or self.has_defaults)
+        """Nothing but columns (types, NOT NULL, identity, ``audit_id``'s serial) and indexes
+        on columns (what alembic-audit makes; the indexes are compared with the model's by
+        name and text)."""
+        defaults = set(self.defaulted) - {ID_COLUMN}
+        return not (self.has_constraints or self.has_comments or defaults)
 
 
 @dataclass
@@ -236,6 +243,53 @@ class AuditCatalog:
     by_table: dict[tuple[str, str], FoundAudit]
     orphans: list[ReflectedFunction]
     queries: int
+
+
+@dataclass(frozen=True)
+class PartitionInfo:
+    """One partition of a partitioned table, as the catalog describes it.
+
+    ``lower`` / ``upper``: its range (``None`` for MINVALUE / MAXVALUE, and for the
+    default partition); ``estimated_rows``: ``pg_class.reltuples`` (-1: never analyzed).
+
+    Example::
+
+        part = inspector.partitions([("public", "item_audit")])[("public", "item_audit")][0]
+        part.name, part.lower, part.upper  # ('item_audit_p2025_01', datetime(...), ...)
+    """
+
+    schema: str
+    name: str
+    is_default: bool
+    lower: datetime | None
+    upper: datetime | None
+    estimated_rows: int
+    triggers: tuple[str, ...]
+
+    @property
+    def qualified_name(self) -> tuple[str, str]:
+        return (self.schema, self.name)
+
+
+@dataclass(frozen=True)
+class RelationInfo:
+    """What the catalog says of a table: its kind (``r`` plain, ``p`` partitioned), owner,
+    partition key column, whether it is a partition, and its estimated row count.
+
+    Example::
+
+        inspector.relations([("public", "item_audit")])[("public", "item_audit")].kind  # 'p'
+    """
+
+    kind: str
+    owner: str
+    partition_key: str | None
+    is_partition: bool
+    estimated_rows: int
+
+    @property
+    def partitioned(self) -> bool:
+        return self.kind == "p"
 
 
 class PGAdvancedInspector:
@@ -444,7 +498,8 @@ class PGAdvancedInspector:
                 indexes=dict(zip(r.index_names, r.index_texts, strict=True)),
                 has_constraints=bool(r.has_constraints),
                 has_comments=bool(r.has_comments),
-                has_defaults=bool(r.has_defaults),
+                defaulted=tuple(r.defaulted),
+                is_partition=bool(r.is_partition),
             )
         return found
 
@@ -607,6 +662,148 @@ class PGAdvancedInspector:
         query = catalog.schema_usage_query(role, name_text(schema))
         return bool(self.connection.execute(query).scalar())
 
+    # -- partitions and maintenance ---------------------------------------------------
+
+    def partitions(
+        self, tables: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], list[PartitionInfo]]:
+        """The partitions of each partitioned table, by range (the default one last).
+
+        Example::
+
+            inspector.partitions([("public", "item_audit")])
+            # {('public', 'item_audit'): [PartitionInfo(...), ...]}
+        """
+        self.queries += 1
+        names = {name_text(*t): t for t in tables}
+        found: dict[tuple[str, str], list[PartitionInfo]] = {t: [] for t in names.values()}
+        for r in self.connection.execute(catalog.partitions_query(list(names))):
+            found[names[r.parent]].append(
+                PartitionInfo(
+                    r.nspname,
+                    r.relname,
+                    bool(r.is_default),
+                    r.lower,
+                    r.upper,
+                    int(r.estimated_rows),
+                    tuple(r.triggers),
+                )
+            )
+        return found
+
+    def relations(self, tables: Iterable[tuple[str, str]]) -> dict[tuple[str, str], RelationInfo]:
+        """Kind, owner and partition key of each of the tables that exist.
+
+        Example::
+
+            inspector.relations([("public", "item_audit")])[("public", "item_audit")].partitioned
+        """
+        self.queries += 1
+        names = {name_text(*t): t for t in tables}
+        return {
+            names[r.r]: RelationInfo(
+                str(r.relkind),
+                str(r.owner),
+                r.partition_key,
+                bool(r.is_partition),
+                int(r.estimated_rows),
+            )
+            for r in self.connection.execute(catalog.relations_query(list(names)))
+        }
+
+    def children(self, tables: Iterable[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """``{partition: its table}`` for every partition of the given tables.
+
+        Example::
+
+            inspector.children([("public", "item_audit")])
+            # {('public', 'item_audit_default'): ('public', 'item_audit'), ...}
+        """
+        self.queries += 1
+        names = {name_text(*t): t for t in tables}
+        return {
+            (str(schema), str(name)): names[parent]
+            for parent, schema, name in self.connection.execute(catalog.children_query(list(names)))
+        }
+
+    def privileges(self, schema: str, name: str) -> list[tuple[str, str, bool]]:
+        """``(grantee, privilege, grantable)`` granted on a table to roles but its owner.
+
+        Example::
+
+            inspector.privileges("public", "item_audit")  # [('app_reader', 'SELECT', False)]
+        """
+        self.queries += 1
+        rows = self.connection.execute(catalog.privileges_query(name_text(schema, name)))
+        return [(str(g), str(p), bool(o)) for g, p, o in rows]
+
+    def extension(self, name: str) -> tuple[str, str] | None:
+        """``(schema, version)`` of an installed extension, ``None`` if not installed.
+
+        Example::
+
+            inspector.extension("pg_partman")  # ('partman', '4.7.2')
+        """
+        self.queries += 1
+        row = self.connection.execute(catalog.extension_query(name)).first()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def maintenance_logs(self, log_table: str) -> list[str]:
+        """The schemas holding an audit-maintenance log.
+
+        Example::
+
+            inspector.maintenance_logs("audit_maintenance_log")  # ['public']
+        """
+        self.queries += 1
+        query = catalog.maintenance_logs_query(log_table)
+        return [str(s) for s in self.connection.execute(query).scalars()]
+
+    def relation_exists(self, schema: str, name: str) -> bool:
+        """Whether a table (or view, sequence, index) of that name exists.
+
+        Example::
+
+            inspector.relation_exists("public", "audit_maintenance_log")  # False
+        """
+        self.queries += 1
+        query = catalog.relation_exists_query(name_text(schema, name))
+        return bool(self.connection.execute(query).scalar())
+
+    def column_types(self, schema: str, name: str) -> list[tuple[str, str]]:
+        """``(column, type)`` of a table's live columns, types as ``format_type`` writes them.
+
+        Example::
+
+            inspector.column_types("public", "item_audit")[0]  # ('id', 'integer')
+        """
+        self.queries += 1
+        rows = self.connection.execute(catalog.column_types_query(name_text(schema, name)))
+        return [(str(c), str(t)) for c, t in rows]
+
+    def schema_exists(self, schema: str) -> bool:
+        """Whether a schema of that name exists.
+
+        Example::
+
+            inspector.schema_exists("archive")  # True
+        """
+        self.queries += 1
+        query = catalog.schema_exists_query(name_text(schema))
+        return bool(self.connection.execute(query).scalar())
+
+    def now(self) -> datetime:
+        """The server's clock.
+
+        Example::
+
+            inspector.now()  # datetime(2025, 4, 1, 12, 0, tzinfo=...)
+        """
+        self.queries += 1
+        value = self.connection.execute(catalog.now_query()).scalar()
+        assert isinstance(value, datetime)
+        return value
+
     def current_user(self) -> str:
         """The role running the statements.
 
@@ -741,6 +938,8 @@ __all__ = [
     "FoundColumn",
     "FoundTable",
     "PGAdvancedInspector",
+    "PartitionInfo",
+    "RelationInfo",
     "ReflectedFunction",
     "ReflectedTrigger",
     "qualify_trigger_function",

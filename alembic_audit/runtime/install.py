@@ -91,6 +91,20 @@ def check_audit_tables(inspector: PGAdvancedInspector, specs: list[AuditSpec]) -
             f"install_audit_triggers: audit table(s) {', '.join(missing_tables)} do not exist; "
             "create them first (metadata.create_all(engine))"
         )
+    wanting = [s for s in specs if s.partition is not None]
+    relations = inspector.relations([s.qualified_audit_table for s in wanting]) if wanting else {}
+    plain = [
+        ".".join(s.qualified_audit_table)
+        for s in wanting
+        if not relations[s.qualified_audit_table].partitioned
+    ]
+    if plain:
+        raise AuditError(
+            f"install_audit_triggers: audit table(s) {plain} are plain tables and their "
+            "options ask for partitioned ones (audit option 'partition'); convert them with "
+            "a migration (alembic revision --autogenerate writes op.partition_audit_table, "
+            "which keeps every row), or leave 'partition' out"
+        )
     statements: list[str] = []
     lacking: list[str] = []
     for spec in specs:

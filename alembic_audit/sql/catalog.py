@@ -196,7 +196,8 @@ WITH rel AS MATERIALIZED (
            EXISTS (SELECT 1 FROM pg_catalog.pg_description AS d
                    WHERE d.objoid = c.oid
                      AND d.classoid = CAST('pg_catalog.pg_class' AS pg_catalog.regclass))
-               AS has_comments
+               AS has_comments,
+           c.relispartition AS is_partition
     FROM pg_catalog.pg_class AS c
     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p')
@@ -209,17 +210,20 @@ WITH rel AS MATERIALIZED (
                     WHERE m.attrelid = c.oid AND m.attname = ANY(:meta_columns)
                       AND NOT m.attisdropped) = pg_catalog.cardinality(:meta_columns)))
 )
-SELECT r.nspname, r.relname, r.index_names, r.index_texts, r.has_constraints, r.has_comments,
+SELECT r.nspname, r.relname, r.is_partition, r.index_names, r.index_texts, r.has_constraints,
+       r.has_comments,
        pg_catalog.array_agg(CAST(a.attname AS text) ORDER BY a.attnum) AS names,
        pg_catalog.array_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
            AS types,
        pg_catalog.array_agg(a.attnotnull ORDER BY a.attnum) AS not_nulls,
        pg_catalog.array_agg(CAST(a.attidentity AS text) ORDER BY a.attnum) AS identities,
-       pg_catalog.bool_or(a.atthasdef OR CAST(a.attgenerated AS text) <> '') AS has_defaults
+       COALESCE(pg_catalog.array_agg(CAST(a.attname AS text) ORDER BY a.attnum)
+                    FILTER (WHERE a.atthasdef OR CAST(a.attgenerated AS text) <> ''),
+                CAST(ARRAY[] AS text[])) AS defaulted
 FROM rel AS r
 JOIN pg_catalog.pg_attribute AS a ON a.attrelid = r.oid AND a.attnum > 0 AND NOT a.attisdropped
-GROUP BY r.oid, r.nspname, r.relname, r.index_names, r.index_texts, r.has_constraints,
-         r.has_comments
+GROUP BY r.oid, r.nspname, r.relname, r.is_partition, r.index_names, r.index_texts,
+         r.has_constraints, r.has_comments
 ORDER BY r.nspname, r.relname
 """
 
@@ -728,3 +732,183 @@ def held_elsewhere_query(role: str, relation: str, function: str) -> TextClause:
         # [('table', 'DELETE', 'writers'), ('function', 'EXECUTE', 'PUBLIC')]
     """
     return text(_HELD_ELSEWHERE).bindparams(role=role, relation=relation, function=function)
+
+
+# -- partitions and maintenance -----------------------------------------------------------
+
+# A partition's bounds are in pg_class.relpartbound as a node tree; pg_get_expr prints
+# them, and the literals cast back to timestamptz in the same session (same TimeZone).
+_PARTITIONS = """
+SELECT w.r AS parent, n.nspname, c.relname, c.relkind, b.bound = 'DEFAULT' AS is_default,
+       CASE WHEN b.m[1] IS NULL OR b.m[1] = 'MINVALUE' THEN NULL
+            ELSE CAST(pg_catalog.btrim(b.m[1], '''') AS timestamptz) END AS lower,
+       CASE WHEN b.m[2] IS NULL OR b.m[2] = 'MAXVALUE' THEN NULL
+            ELSE CAST(pg_catalog.btrim(b.m[2], '''') AS timestamptz) END AS upper,
+       CAST(c.reltuples AS bigint) AS estimated_rows,
+       ARRAY(SELECT CAST(t.tgname AS text) FROM pg_catalog.pg_trigger AS t
+             WHERE t.tgrelid = c.oid AND NOT t.tgisinternal ORDER BY 1) AS triggers
+FROM pg_catalog.unnest(:relations) AS w(r)
+JOIN pg_catalog.pg_inherits AS i ON i.inhparent = pg_catalog.to_regclass(w.r)
+JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL (
+    SELECT pg_catalog.pg_get_expr(c.relpartbound, c.oid) AS bound
+) AS e
+CROSS JOIN LATERAL (
+    SELECT e.bound,
+           pg_catalog.regexp_match(e.bound, '^FOR VALUES FROM \\((.*)\\) TO \\((.*)\\)$') AS m
+) AS b
+ORDER BY w.r, b.bound = 'DEFAULT', 6 NULLS FIRST, c.relname
+"""
+
+
+def partitions_query(relations: Sequence[str]) -> TextClause:
+    """The partitions of the given partitioned tables (quoted, qualified names), with their
+    bounds (``lower``/``upper``: NULL for MINVALUE/MAXVALUE), whether each is the default
+    partition, its estimated row count and its triggers; one query for all tables.
+
+    Example::
+
+        connection.execute(partitions_query(['"public"."item_audit"'])).all()
+        # [('"public"."item_audit"', 'public', 'item_audit_p2025_01', 'r', False,
+        #   datetime(2025, 1, 1, ...), datetime(2025, 2, 1, ...), 412, [...]), ...]
+    """
+    return text(_PARTITIONS).bindparams(bindparam("relations", list(relations), type_=_TEXT_ARRAY))
+
+
+def relations_query(relations: Sequence[str]) -> TextClause:
+    """For each of the given relations that exists: its kind (``r`` table, ``p``
+    partitioned), owner, partition key column (partitioned tables), whether it is a
+    partition itself, and its estimated row count.
+
+    Example::
+
+        connection.execute(relations_query(['"public"."item_audit"'])).all()
+        # [('"public"."item_audit"', 'p', 'app_owner', 'audit_change_timestamp', False, 0)]
+    """
+    return text(
+        "SELECT w.r, c.relkind, pg_catalog.pg_get_userbyid(c.relowner) AS owner,"
+        " (SELECT CAST(a.attname AS text) FROM pg_catalog.pg_partitioned_table AS pt"
+        "  JOIN pg_catalog.pg_attribute AS a"
+        "    ON a.attrelid = pt.partrelid AND a.attnum = pt.partattrs[0]"
+        "  WHERE pt.partrelid = c.oid) AS partition_key,"
+        " c.relispartition AS is_partition, CAST(c.reltuples AS bigint) AS estimated_rows"
+        " FROM pg_catalog.unnest(:relations) AS w(r)"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = pg_catalog.to_regclass(w.r)"
+    ).bindparams(bindparam("relations", list(relations), type_=_TEXT_ARRAY))
+
+
+def children_query(relations: Sequence[str]) -> TextClause:
+    """``(parent, schema, name)`` of every partition of the given tables: one query, for
+    autogenerate to leave partitions of audit tables alone.
+
+    Example::
+
+        connection.execute(children_query(['"public"."item_audit"'])).all()
+    """
+    return text(
+        "SELECT w.r, n.nspname, c.relname"
+        " FROM pg_catalog.unnest(:relations) AS w(r)"
+        " JOIN pg_catalog.pg_inherits AS i ON i.inhparent = pg_catalog.to_regclass(w.r)"
+        " JOIN pg_catalog.pg_class AS c ON c.oid = i.inhrelid"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " ORDER BY 1, 2, 3"
+    ).bindparams(bindparam("relations", list(relations), type_=_TEXT_ARRAY))
+
+
+def privileges_query(relation: str) -> TextClause:
+    """The privileges granted on a relation to roles other than its owner
+    (``PUBLIC`` for grantee 0): ``(grantee, privilege, grantable)``.
+
+    Example::
+
+        connection.execute(privileges_query('"public"."item_audit"')).all()
+        # [('app_reader', 'SELECT', False)]
+    """
+    return text(
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+        " ELSE pg_catalog.pg_get_userbyid(a.grantee) END AS grantee,"
+        " a.privilege_type, a.is_grantable"
+        " FROM pg_catalog.pg_class AS c"
+        " CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS a"
+        " WHERE c.oid = pg_catalog.to_regclass(:relation) AND a.grantee <> c.relowner"
+        " ORDER BY 1, 2"
+    ).bindparams(relation=relation)
+
+
+def extension_query(name: str) -> TextClause:
+    """``(schema, version)`` of an installed extension (no row: not installed).
+
+    Example::
+
+        connection.execute(extension_query("pg_partman")).first()  # ('partman', '4.7.2')
+    """
+    return text(
+        "SELECT n.nspname, e.extversion FROM pg_catalog.pg_extension AS e"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = e.extnamespace"
+        " WHERE e.extname = :name"
+    ).bindparams(name=name)
+
+
+def maintenance_logs_query(log_table: str) -> TextClause:
+    """The schemas holding a maintenance log (a table of that name).
+
+    Example::
+
+        connection.execute(maintenance_logs_query("audit_maintenance_log")).scalars().all()
+    """
+    return text(
+        "SELECT n.nspname FROM pg_catalog.pg_class AS c"
+        " JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace"
+        " WHERE c.relname = :name AND c.relkind = 'r' ORDER BY 1"
+    ).bindparams(name=log_table)
+
+
+def relation_exists_query(relation: str) -> TextClause:
+    """One boolean: does the relation (quoted, qualified name) exist?
+
+    Example::
+
+        connection.execute(relation_exists_query('"public"."item_audit"')).scalar()
+    """
+    return text("SELECT pg_catalog.to_regclass(:relation) IS NOT NULL").bindparams(
+        relation=relation
+    )
+
+
+def now_query() -> TextClause:
+    """The server's clock (``clock_timestamp()``): retention cutoffs come from the
+    database's time, the time the audit rows were stamped with, not the client's.
+
+    Example::
+
+        connection.execute(now_query()).scalar()
+    """
+    return text("SELECT pg_catalog.clock_timestamp()")
+
+
+def column_types_query(relation: str) -> TextClause:
+    """``(column, type)`` of a relation's live columns, the type as ``format_type`` writes
+    it (``character varying(80)``), in column order.
+
+    Example::
+
+        connection.execute(column_types_query('"public"."item_audit"')).all()
+        # [('id', 'integer'), ('name', 'character varying(80)'), ...]
+    """
+    return text(
+        "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)"
+        " FROM pg_catalog.pg_attribute AS a"
+        " WHERE a.attrelid = pg_catalog.to_regclass(:relation) AND a.attnum > 0"
+        " AND NOT a.attisdropped ORDER BY a.attnum"
+    ).bindparams(relation=relation)
+
+
+def schema_exists_query(schema: str) -> TextClause:
+    """One boolean: does the schema (a quoted name) exist?
+
+    Example::
+
+        connection.execute(schema_exists_query('"archive"')).scalar()
+    """
+    return text("SELECT pg_catalog.to_regnamespace(:schema) IS NOT NULL").bindparams(schema=schema)

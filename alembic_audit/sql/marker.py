@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from ..core.constants import INDEX_KINDS, LEVELS
 from ..core.errors import AuditError
-from ..core.options import check_definition, setting_name_pattern
+from ..core.options import check_definition, partition_option, setting_name_pattern
 from ..core.spec import FIRST_RELEASE_VALUES, AuditSpec
 
 _SETTING_NAME = setting_name_pattern()
@@ -77,17 +77,26 @@ def spec_comment(spec: AuditSpec) -> str:
 
 def _escape_strings(payload: str, data: dict[str, object]) -> str:
     """Replace the characters of ``_ESCAPES`` inside the JSON strings of ``payload``, the
-    JSON text of the flat object ``data`` (the structural ``": "`` stays: a colon followed
-    by a space is no bind parameter).
+    JSON text of ``data`` (the structural ``": "`` stays: a colon followed by a space is
+    no bind parameter).
 
     Everything is translated, then each key's own separator is put back: the keys are
     our field names (none holds a character of ``_ESCAPES``), and inside a string value
     a quote is always escaped, so ``"key"\u003a `` appears nowhere else.
     """
     out = payload.translate(_TRANSLATION)
-    for key in data:
-        out = out.replace(f'"{key}"{_ESCAPES[":"]} ', f'"{key}": ', 1)
+    for key in _keys(data):
+        out = out.replace(f'"{key}"{_ESCAPES[":"]} ', f'"{key}": ')
     return out
+
+
+def _keys(value: object) -> set[str]:
+    """Every key of ``value``'s objects, nested ones included (``partition``'s)."""
+    if isinstance(value, dict):
+        return {str(k) for k in value} | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, (list, tuple)):
+        return {k for v in value for k in _keys(v)}
+    return set()
 
 
 class MarkerError(AuditError):
@@ -200,6 +209,10 @@ def _checked_spec(data: object) -> AuditSpec:
                 f"spec comment: session setting {[name, type_, required]!r} needs an identifier, "
                 "a type and true or false"
             )
+    try:
+        partition_option("spec comment", data.get("partition"))
+    except AuditError as exc:
+        raise MarkerError(str(exc)) from None
     primary_key = data.get("primary_key", [])
     if not isinstance(primary_key, list) or not all(_is_name(c) for c in primary_key):
         raise MarkerError(

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from ..core.naming import all_trigger_names
 from ..core.spec import AuditSpec
+from .audit_partitions import add_partition_guards_sql, drop_partition_guards_sql
 from .function import audit_function, guard_function
 from .partitions import create_partition_triggers_sql, drop_partition_triggers_sql
 from .plpgsql import snapshot_block_body
 from .policies import copy_row_security_sql
 from .quoting import dollar_quote
+from .tables import create_default_partition_sql
 from .triggers import TriggerDefinition, audit_triggers, drop_trigger_sql, guard_trigger
 
 
@@ -44,25 +46,30 @@ def snapshot_statement(spec: AuditSpec) -> str:
 
 
 def create_guard_statements(spec: AuditSpec) -> list[str]:
-    """The append-only guard: its function, EXECUTE revoked, its trigger.
+    """The append-only guard: its function, EXECUTE revoked, its trigger (on the audit
+    table and, partitioned, on each of its partitions).
 
     Example::
 
         create_guard_statements(spec.replace(append_only=True))
     """
     function = guard_function(spec)
-    return [function.create_sql(), function.revoke_sql(), guard_trigger(spec).create_sql()]
+    statements = [function.create_sql(), function.revoke_sql(), guard_trigger(spec).create_sql()]
+    if spec.partition is not None:
+        statements.append(add_partition_guards_sql(spec))
+    return statements
 
 
 def drop_guard_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
-    """Guard trigger, then guard function.
+    """Guard trigger (on the partitions too, when partitioned), then guard function.
 
     Example::
 
         drop_guard_statements(spec)[1]
         # 'DROP FUNCTION "public"."public_item_audit_append_only"()'
     """
-    return [
+    statements = [drop_partition_guards_sql(spec)] if spec.partition is not None else []
+    return statements + [
         guard_trigger(spec).drop_sql(if_exists=if_exists),
         guard_function(spec).drop_sql(if_exists=if_exists),
     ]
@@ -82,7 +89,10 @@ def create_statements(spec: AuditSpec, *, replace_triggers: bool = False) -> lis
             conn.execute(AuditDDL(stmt))
     """
     function = audit_function(spec)
-    statements = [function.create_sql(), function.revoke_sql()]
+    # A partitioned audit table takes every row only with its default partition: made
+    # with the trigger, wherever the trigger is made (ops, install, audit.create_ddl).
+    statements = [create_default_partition_sql(spec)] if spec.partition is not None else []
+    statements += [function.create_sql(), function.revoke_sql()]
     if replace_triggers:
         schema, table = spec.qualified_table
         names = all_trigger_names(spec.trigger_name)
@@ -123,8 +133,8 @@ def drop_statements(spec: AuditSpec, *, if_exists: bool = False) -> list[str]:
     statements += _some([drop_partition_triggers_sql(spec)])
     if not spec.append_only:
         return statements + [audit_function(spec).drop_sql()]
-    guard_trigger_sql, guard_function_sql = drop_guard_statements(spec)
-    return statements + [guard_trigger_sql, audit_function(spec).drop_sql(), guard_function_sql]
+    *guard_trigger_sqls, guard_function_sql = drop_guard_statements(spec)
+    return statements + [*guard_trigger_sqls, audit_function(spec).drop_sql(), guard_function_sql]
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from ..core.constants import (
     CHANGE_TIMESTAMP_COLUMN,
     CLIENT_ADDRESS_COLUMN,
     CONTEXT_MARKER_SETTING,
+    MAINTENANCE_LOG_TABLE,
     OPERATION_COLUMN,
     STATEMENT_COLUMN,
     TIMESTAMP_COLUMN,
@@ -445,12 +446,123 @@ def snapshot_block_body(spec: AuditSpec) -> str:
     return "\n".join(lines)
 
 
+#: The maintenance log's table name, as a constant of ours (no quoting needed).
+_LOG = MAINTENANCE_LOG_TABLE
+
+#: What a log row of the current transaction lets through, by statement: a DELETE for
+#: a prune (``delete``, or rows moved to an archive table or a file as they go) or for
+#: rows moved out of the default partition (``move``), an UPDATE for a redaction.
+#: TRUNCATE is never let through.
+GUARD_PERMITS = {
+    "DELETE": ("delete", "move", "archive", "export"),
+    "UPDATE": ("redact",),
+}
+
+
 def guard_function_body() -> str:
-    """The PL/pgSQL body of the append-only guard: refuse, naming table and operation.
+    """The PL/pgSQL body of the append-only guard: refuse, naming table and operation,
+    unless the statement is sanctioned maintenance.
+
+    Sanctioned means: the current transaction has written a row for this audit table
+    (or for the partitioned audit table this one is a partition of) into the
+    audit-maintenance log of its schema, for this kind of statement.  That log row is
+    the permission and the record at once: the log counts only if the audit table's
+    owner owns it, only its owner can insert into it (the application role has no
+    privilege on the log, nor on the audit table), the log
+    refuses UPDATE, DELETE and TRUNCATE itself, and its insert trigger writes the
+    transaction, role and time, so they cannot be made up.  A session setting would
+    be no proof: any session can set any ``audit.*`` value.  ``prune()`` and
+    ``redact()`` write that row, then act, in one transaction.
+
+    Written without ``format()`` (no ``%``) and with the log's schema taken from the
+    table that fired, so the body is the same for every audit table.
 
     Example::
 
         "append-only" in guard_function_body()  # True
+    """
+    proof = (
+        "'SELECT EXISTS (SELECT FROM ' || pg_catalog.quote_ident(TG_TABLE_SCHEMA) || "
+        f"'.{_LOG} AS l'\n"
+        "            || ' WHERE l.transaction_id = pg_catalog.pg_current_xact_id()"
+        " AND l.action = ANY ($1) AND ((l.audit_schema = $2 AND l.audit_table = $3)'\n"
+        "            || ' OR (l.audit_schema, l.audit_table) IN (SELECT pn.nspname, pc.relname"
+        " FROM pg_catalog.pg_inherits AS i'\n"
+        "            || ' JOIN pg_catalog.pg_class AS pc ON pc.oid = i.inhparent"
+        " JOIN pg_catalog.pg_namespace AS pn ON pn.oid = pc.relnamespace'\n"
+        "            || ' WHERE i.inhrelid = $4)))'"
+    )
+    permits = " ".join(
+        f"WHEN '{op}' THEN ARRAY[{', '.join(repr(a) for a in actions)}]"
+        for op, actions in GUARD_PERMITS.items()
+    )
+    return "\n".join(
+        [
+            "",
+            "DECLARE",
+            "    permitted text[];",
+            "    allowed boolean := false;",
+            "BEGIN",
+            f"    permitted := CASE TG_OP {permits} ELSE NULL END;",
+            "    IF permitted IS NOT NULL AND EXISTS (",
+            "        SELECT FROM pg_catalog.pg_class AS c",
+            "        JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace",
+            f"        WHERE n.nspname = TG_TABLE_SCHEMA AND c.relname = '{_LOG}'",
+            "          AND c.relkind = 'r'",
+            # A log made by anyone else (a role with CREATE on the schema) proves nothing.
+            "          AND c.relowner = (SELECT t.relowner FROM pg_catalog.pg_class AS t"
+            " WHERE t.oid = TG_RELID)",
+            "    ) THEN",
+            f"        EXECUTE {proof}",
+            "            INTO allowed USING permitted, TG_TABLE_SCHEMA, TG_TABLE_NAME, TG_RELID;",
+            "        IF allowed THEN",
+            "            RETURN NULL;",
+            "        END IF;",
+            "    END IF;",
+            "    RAISE EXCEPTION USING",
+            "        ERRCODE = 'insufficient_privilege',",
+            f"        MESSAGE = 'audit table ' || {_TABLE_NAME_SQL} || ' is append-only: ' "
+            "|| TG_OP || ' refused',",
+            "        HINT = 'audit rows cannot be changed or removed (audit option "
+            "append_only); alembic_audit.prune() and redact() are the sanctioned ways, "
+            f"recorded in {_LOG}';",
+            "    RETURN NULL;",
+            "END;",
+            "",
+        ]
+    )
+
+
+def log_facts_function_body() -> str:
+    """The PL/pgSQL body of the maintenance log's insert trigger: whatever the insert
+    says, the row records the real time, transaction and acting role of the session
+    that wrote it.
+
+    Example::
+
+        "pg_current_xact_id" in log_facts_function_body()  # True
+    """
+    return "\n".join(
+        [
+            "",
+            "BEGIN",
+            "    NEW.logged_at := pg_catalog.clock_timestamp();",
+            "    NEW.transaction_id := pg_catalog.pg_current_xact_id();",
+            f"    NEW.database_role := {SESSION_ROLE_SQL};",
+            "    RETURN NEW;",
+            "END;",
+            "",
+        ]
+    )
+
+
+def log_guard_function_body() -> str:
+    """The PL/pgSQL body of the maintenance log's own guard: the log is append-only,
+    for everyone, with no exception.
+
+    Example::
+
+        "append-only" in log_guard_function_body()  # True
     """
     return "\n".join(
         [
@@ -458,10 +570,8 @@ def guard_function_body() -> str:
             "BEGIN",
             "    RAISE EXCEPTION USING",
             "        ERRCODE = 'insufficient_privilege',",
-            f"        MESSAGE = 'audit table ' || {_TABLE_NAME_SQL} || ' is append-only: ' "
-            "|| TG_OP || ' refused',",
-            "        HINT = 'audit rows cannot be changed or removed (audit option "
-            "append_only); only the table owner can disable the guard trigger';",
+            f"        MESSAGE = 'the audit-maintenance log ' || {_TABLE_NAME_SQL} "
+            "|| ' is append-only: ' || TG_OP || ' refused';",
             "    RETURN NULL;",
             "END;",
             "",
@@ -470,10 +580,13 @@ def guard_function_body() -> str:
 
 
 __all__ = [
+    "GUARD_PERMITS",
     "NEW_TABLE",
     "OLD_TABLE",
     "SESSION_ROLE_SQL",
     "audit_function_body",
     "guard_function_body",
+    "log_facts_function_body",
+    "log_guard_function_body",
     "snapshot_block_body",
 ]

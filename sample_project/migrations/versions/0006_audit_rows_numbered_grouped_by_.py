@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-12-02 02:37:05.329684
+Create Date: 2026-12-02 03:14:25.229227
 
 """
 
@@ -79,6 +79,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -109,6 +110,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -145,6 +147,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -177,6 +180,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -213,6 +217,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "order_audit",
@@ -245,6 +250,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -281,6 +287,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -313,6 +320,7 @@ def upgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     # ### end Alembic commands ###
@@ -354,6 +362,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "order_line_audit",
@@ -386,6 +395,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -422,6 +432,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "order_audit",
@@ -454,6 +465,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -490,6 +502,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "customer_audit",
@@ -522,6 +535,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.replace_audit_trigger(
@@ -556,6 +570,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
         new={
             "audit_table_name": "stock_audit",
@@ -586,6 +601,7 @@ def downgrade() -> None:
             "statement_text": False,
             "partitioned": False,
             "row_security": False,
+            "partition": None,
         },
     )
     op.drop_index('stock_audit_transaction_idx', table_name='stock_audit', schema='audit', postgresql_using='btree')
