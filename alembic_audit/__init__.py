@@ -22,7 +22,7 @@ Example::
 """
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table
 
@@ -42,28 +42,6 @@ from .core.naming import (
 )
 from .core.options import spec_from_table
 from .core.spec import AuditColumn, AuditSpec, Partitioning, SessionSetting
-from .maintenance import (
-    PartitionReport,
-    PruneReport,
-    RedactReport,
-    check_partitions,
-    create_partitions,
-    maintenance_log,
-    prune,
-    redact,
-    use_pg_partman,
-)
-from .reading import (
-    AuditedTable,
-    Page,
-    Version,
-    Write,
-    as_of,
-    changes,
-    history,
-    restore,
-    revert_transaction,
-)
 from .runtime.context import (
     audit_context,
     current_audit_context,
@@ -78,6 +56,78 @@ from .schema import builder, selection
 from .schema.builder import AuditInfo, attach_audit_table, audited_tables, get_audit_spec
 from .schema.selection import Selection, TableOptions
 from .sql.statement import AuditDDL
+
+if TYPE_CHECKING:
+    # Imported on first use (see __getattr__): reading history and maintenance pull in
+    # SQLAlchemy's ORM and more, which an application that only writes never needs.
+    from .maintenance import (
+        PartitionReport,
+        PruneReport,
+        RedactReport,
+        check_partitions,
+        create_partitions,
+        maintenance_log,
+        prune,
+        redact,
+        use_pg_partman,
+    )
+    from .reading import (
+        AuditedTable,
+        Page,
+        Version,
+        Write,
+        as_of,
+        changes,
+        history,
+        restore,
+        revert_transaction,
+    )
+
+#: Public names imported on first use, and the module that holds each.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "PartitionReport",
+            "PruneReport",
+            "RedactReport",
+            "check_partitions",
+            "create_partitions",
+            "maintenance_log",
+            "prune",
+            "redact",
+            "use_pg_partman",
+        ),
+        ".maintenance",
+    ),
+    **dict.fromkeys(
+        (
+            "AuditedTable",
+            "Page",
+            "Version",
+            "Write",
+            "as_of",
+            "changes",
+            "history",
+            "restore",
+            "revert_transaction",
+        ),
+        ".reading",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,8 @@ priority ``LAST``, so it sees (and adjusts) every op Alembic's own comparators m
 * what the models want: the :class:`~alembic_audit.core.spec.AuditSpec` of every
   audited table in scope (``include_schemas``, ``include_name``, ``include_object``);
 * what the database holds: one :class:`~alembic_audit.reflection.PGAdvancedInspector`
-  reflect (two catalog queries, whatever the number of tables);
+  reflect and one read of the audit tables (three catalog queries, whatever the number of
+  tables);
 * the diff, as data (:mod:`alembic_audit.autogen.diff`).
 
 Ops: ``CreateAuditTrigger`` after every ``create_table`` (the audit table must

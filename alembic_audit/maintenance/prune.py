@@ -574,8 +574,8 @@ def _prune_rows(
     advance: Callable[[int], None],
 ) -> list[PruneStep]:
     """The old rows left in partitions reaching past the cutoff (or in a plain table), in
-    windows of time sized to hold about ``batch_size`` rows: with the time index (BRIN)
-    each window reads only the blocks of its time range."""
+    windows of time sized to hold about ``batch_size`` rows: through the time index each
+    window reads only the rows of its time range."""
     plan = batch.plan
     spec = plan.target.spec
     assert plan.loose_first is not None
