@@ -175,8 +175,9 @@ def _is_plain(table: Table) -> bool:
     )
 
 
+# Oracle's ``on_null`` and ``order`` are left out: PostgreSQL has neither, and on
+# SQLAlchemy 2.1 reading them imports the Oracle dialect (about 40 ms in `alembic check`).
 _IDENTITY_OPTIONS = (
-    "on_null",
     "start",
     "increment",
     "minvalue",
@@ -185,7 +186,6 @@ _IDENTITY_OPTIONS = (
     "nomaxvalue",
     "cycle",
     "cache",
-    "order",
 )
 
 
