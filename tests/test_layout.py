@@ -390,6 +390,59 @@ def test_enable_imports_no_alembic_and_the_comparator_registers_when_alembic_loa
     assert found["registered"] == [["schema", "postgresql"]]
 
 
+def test_reading_and_maintenance_load_on_first_use_and_export_their_whole_api() -> None:
+    # ``import alembic_audit`` (what an application and enable() pay) leaves the history
+    # API and the maintenance calls unloaded; the names resolve on first use, and the
+    # lazy table lists what those packages export (PruneStep, a record inside a
+    # PruneReport, stays in alembic_audit.maintenance), so the two cannot drift.
+    result = run_python(
+        """
+        import json
+        import sys
+
+        import alembic_audit
+
+        def loaded():
+            return sorted(
+                m for m in sys.modules
+                if m.startswith(("alembic_audit.reading", "alembic_audit.maintenance"))
+            )
+
+        before = loaded()
+        history = alembic_audit.history
+        from alembic_audit import prune
+        print(json.dumps({
+            "before": before,
+            "after": loaded(),
+            "history": history.__module__,
+            "prune": prune.__module__,
+            "dir": "revert_transaction" in dir(alembic_audit),
+        }))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert found["before"] == []
+    assert "alembic_audit.reading" in found["after"]
+    assert "alembic_audit.maintenance" in found["after"]
+    assert found["history"].startswith("alembic_audit.reading.")
+    assert found["prune"].startswith("alembic_audit.maintenance.")
+    assert found["dir"] is True
+
+    import alembic_audit
+    import alembic_audit.maintenance
+    import alembic_audit.reading
+
+    lazy = alembic_audit._LAZY
+    for module in (alembic_audit.reading, alembic_audit.maintenance):
+        suffix = "." + module.__name__.rsplit(".", 1)[1]
+        exported = sorted(set(module.__all__) - {"PruneStep"})
+        assert sorted(n for n, m in lazy.items() if m == suffix) == exported
+    assert set(lazy) <= set(alembic_audit.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'histroy'"):
+        alembic_audit.histroy  # noqa: B018
+
+
 # -- the tests themselves ------------------------------------------------------------------
 
 
