@@ -43,13 +43,14 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from writes import (  # noqa: E402
+    BULK,
     COLUMNS,
     DEFAULT_URL,
+    SINGLE,
     bench_database,
     bench_table,
+    interleaved,
     rotate,
-    timed,
-    timed_single,
 )
 
 import alembic_audit  # noqa: E402
@@ -61,8 +62,6 @@ from alembic_audit.sql.tables import create_audit_table_sql, create_index_sql  #
 DATABASE = "alembic_audit_bench_partitions"
 UTC = timezone.utc
 WRITE_DESIGNS = ("none", "plain", "partitioned")
-BULK = ("bulk insert", "bulk update", "bulk delete")
-SINGLE = ("1-row insert", "1-row update")
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
@@ -131,33 +130,15 @@ def writes(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float
     with psycopg.connect(url) as conn:
         conn.execute("SET synchronous_commit = off")
         conn.commit()
-        for design in WRITE_DESIGNS:  # warm up: plans cached
-            reset(conn, design)
-            for workload in BULK:
-                timed(conn, bulk_sql(design, workload, 100))
-            reset(conn, design)
-            for workload in SINGLE:
-                timed_single(conn, single_sql(design, workload), range(1, 11))
-            reset(conn, design)
-        for rep in range(args.repeat):
-            for workload in BULK:
-                for design in rotate(WRITE_DESIGNS, rep):
-                    times[workload][design].append(
-                        timed(conn, bulk_sql(design, workload, args.rows))
-                    )
-            for design in WRITE_DESIGNS:
-                reset(conn, design)
-            for workload in SINGLE:
-                spent = dict.fromkeys(WRITE_DESIGNS, 0.0)
-                for n, first in enumerate(range(1, args.single + 1, args.block)):
-                    ids = range(first, min(first + args.block, args.single + 1))
-                    for design in rotate(WRITE_DESIGNS, rep + n):
-                        spent[design] += timed_single(conn, single_sql(design, workload), ids)
-                for design in WRITE_DESIGNS:
-                    times[workload][design].append(spent[design])
-            for design in WRITE_DESIGNS:
-                reset(conn, design)
-            print(f"  writes: repetition {rep + 1}/{args.repeat} done", file=sys.stderr)
+        interleaved(
+            conn,
+            WRITE_DESIGNS,
+            args,
+            sql=(bulk_sql, single_sql),
+            reset=reset,
+            into=times,
+            label="writes: repetition",
+        )
     return times
 
 

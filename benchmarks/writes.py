@@ -47,7 +47,7 @@ import statistics
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -316,41 +316,74 @@ def run(url: str, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]
         # that would hide the CPU and WAL cost of the trigger, which is what we measure.
         conn.execute(f"SET synchronous_commit = {args.synchronous_commit}")
         conn.commit()
-        # One small unrecorded round first: plans cached, tables and functions warm.
+        interleaved(
+            conn,
+            designs,
+            args,
+            sql=(bulk_sql, single_sql),
+            reset=reset,
+            into=times,
+            label="repetition",
+        )
+    return times
+
+
+Workloads = tuple[Callable[[str, str, int], list[str]], Callable[[str, str], str]]
+
+
+def interleaved(
+    conn: psycopg.Connection[Any],
+    designs: tuple[str, ...],
+    args: argparse.Namespace,
+    *,
+    sql: Workloads,
+    reset: Callable[[psycopg.Connection[Any], str], None],
+    into: dict[str, dict[str, list[float]]],
+    label: str,
+) -> None:
+    """Time every workload on every design, ``args.repeat`` times, into ``into``.
+
+    ``sql`` is the pair ``(bulk_sql, single_sql)`` of the benchmark's own tables; ``reset``
+    empties one design's tables.  ``partitions.py`` measures its designs with it too.
+
+    Example::
+
+        interleaved(conn, ("none", "statement"), args, sql=(bulk_sql, single_sql),
+                    reset=reset, into=times, label="repetition")
+    """
+    bulk, single = sql
+    # One small unrecorded round first: plans cached, tables and functions warm.
+    for design in designs:
+        reset(conn, design)
+        for workload in BULK:
+            timed(conn, bulk(design, workload, 100))
+        reset(conn, design)
+        for workload in SINGLE:
+            timed_single(conn, single(design, workload), range(1, 11))
+        reset(conn, design)
+    for rep in range(args.repeat):
+        # Paired and interleaved at the finest useful grain: every workload runs on
+        # all designs back to back, and single-row work alternates designs every
+        # --block transactions, so that load from other processes on a shared
+        # machine falls on all designs alike.
         for design in designs:
             reset(conn, design)
-            for workload in BULK:
-                timed(conn, bulk_sql(design, workload, 100))
+        for workload in BULK:
+            for design in rotate(designs, rep):
+                into[workload][design].append(timed(conn, bulk(design, workload, args.rows)))
+        for design in designs:
             reset(conn, design)
-            for workload in SINGLE:
-                timed_single(conn, single_sql(design, workload), range(1, 11))
+        for workload in SINGLE:
+            spent = dict.fromkeys(designs, 0.0)
+            for n, first in enumerate(range(1, args.single + 1, args.block)):
+                ids = range(first, min(first + args.block, args.single + 1))
+                for design in rotate(designs, rep + n):
+                    spent[design] += timed_single(conn, single(design, workload), ids)
+            for design in designs:
+                into[workload][design].append(spent[design])
+        for design in designs:
             reset(conn, design)
-        for rep in range(args.repeat):
-            # Paired and interleaved at the finest useful grain: every workload runs on
-            # all designs back to back, and single-row work alternates designs every
-            # --block transactions, so that load from other processes on a shared
-            # machine falls on all designs alike.
-            for design in designs:
-                reset(conn, design)
-            for workload in BULK:
-                for design in rotate(designs, rep):
-                    times[workload][design].append(
-                        timed(conn, bulk_sql(design, workload, args.rows))
-                    )
-            for design in designs:
-                reset(conn, design)
-            for workload in SINGLE:
-                spent = dict.fromkeys(designs, 0.0)
-                for n, first in enumerate(range(1, args.single + 1, args.block)):
-                    ids = range(first, min(first + args.block, args.single + 1))
-                    for design in rotate(designs, rep + n):
-                        spent[design] += timed_single(conn, single_sql(design, workload), ids)
-                for design in designs:
-                    times[workload][design].append(spent[design])
-            for design in designs:
-                reset(conn, design)
-            print(f"  repetition {rep + 1}/{args.repeat} done", file=sys.stderr)
-    return times
+        print(f"  {label} {rep + 1}/{args.repeat} done", file=sys.stderr)
 
 
 def rotate(designs: tuple[str, ...], n: int) -> tuple[str, ...]:
