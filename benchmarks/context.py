@@ -45,7 +45,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 import sqlalchemy as sa  # noqa: E402
 from sqlalchemy.dialects.postgresql import UUID  # noqa: E402
 from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-from writes import DEFAULT_URL, bench_database  # noqa: E402
+from writes import bench_database, server_arguments  # noqa: E402
 
 import alembic_audit  # noqa: E402
 
@@ -356,8 +356,7 @@ def report(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
-    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    server_arguments(parser)
     parser.add_argument(
         "--drivers", default=",".join(DRIVERS), help="comma-separated, of " + ", ".join(DRIVERS)
     )
@@ -368,8 +367,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--synchronous-commit", choices=("on", "off"), default="off")
     args = parser.parse_args(argv)
-    args.url_given = args.url is not None
-    args.url = args.url or DEFAULT_URL
     names = [n.strip() for n in args.drivers.split(",") if n.strip()]
     unknown = sorted(set(names) - set(DRIVERS))
     if unknown:

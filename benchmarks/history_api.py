@@ -42,7 +42,7 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from reads import explain, nodes  # noqa: E402
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect  # noqa: E402
-from writes import DEFAULT_URL, bench_database, bench_table  # noqa: E402
+from writes import bench_database, bench_table, server_arguments  # noqa: E402
 
 import alembic_audit  # noqa: E402
 from alembic_audit.reading.source import AuditedTable, audited_table  # noqa: E402
@@ -258,8 +258,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
-    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    server_arguments(parser)
     parser.add_argument("--rows", type=int, default=10_000_000, help="audit rows (history)")
     parser.add_argument("--keys", type=int, default=1_000_000, help="distinct rows (history)")
     parser.add_argument("--samples", type=int, default=50, help="history reads measured")
@@ -276,8 +275,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--asof-repeat", type=int, default=5, help="as_of runs measured")
     parser.add_argument("--json", action="store_true", help="print the raw measurements")
     args = parser.parse_args(argv)
-    args.url_given = args.url is not None
-    args.url = args.url or DEFAULT_URL
     with bench_database(args, DATABASE) as (url, version):
         out = measure(url, args)
     print(f"PostgreSQL {version}")

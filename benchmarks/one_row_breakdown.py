@@ -56,12 +56,12 @@ import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from writes import (  # noqa: E402
     COLUMNS,
-    DEFAULT_URL,
     LEGACY,
     bench_database,
     bench_table,
     copy_sql,
     minimal_ddl,
+    server_arguments,
     setup,
 )
 
@@ -269,8 +269,7 @@ def report(per_txn: dict[str, list[float]]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
-    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    server_arguments(parser)
     parser.add_argument("--workload", choices=("insert", "update"), default="insert")
     parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--transactions", type=int, default=2000, help="per design and round")
@@ -284,8 +283,6 @@ def main(argv: list[str] | None = None) -> None:
         help="time the server backend's CPU (Linux, local server) instead of the wall clock",
     )
     args = parser.parse_args(argv)
-    args.url_given = args.url is not None
-    args.url = args.url or DEFAULT_URL
     with bench_database(args, DATABASE) as (url, version):
         per_txn = run(url, args)
     print(

@@ -45,12 +45,12 @@ import sqlalchemy as sa  # noqa: E402
 from writes import (  # noqa: E402
     BULK,
     COLUMNS,
-    DEFAULT_URL,
     SINGLE,
     bench_database,
     bench_table,
     interleaved,
     rotate,
+    server_arguments,
 )
 
 import alembic_audit  # noqa: E402
@@ -364,8 +364,7 @@ def history_report(hist: dict[str, Any], args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
-    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    server_arguments(parser)
     parser.add_argument("--rows", type=int, default=100_000, help="rows per bulk statement")
     parser.add_argument("--single", type=int, default=3_000, help="one-row transactions")
     parser.add_argument("--block", type=int, default=250, help="one-row transactions in a row")
@@ -379,8 +378,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the raw measurements")
     args = parser.parse_args(argv)
-    args.url_given = args.url is not None
-    args.url = args.url or DEFAULT_URL
     with bench_database(args, DATABASE) as (url, version):
         times = writes(url, args) if args.only != "history" else {}
         hist = history(url, args) if args.only != "writes" else {}

@@ -40,7 +40,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from writes import DEFAULT_URL, bench_database, bench_table  # noqa: E402
+from writes import bench_database, bench_table, server_arguments  # noqa: E402
 
 import alembic_audit  # noqa: E402
 from alembic_audit.sql.objects import snapshot_statement  # noqa: E402
@@ -198,8 +198,7 @@ def report(out: dict[str, Any], args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
-    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    server_arguments(parser)
     parser.add_argument("--rows", type=int, default=10_000_000, help="audit rows")
     parser.add_argument("--keys", type=int, default=1_000_000, help="distinct audited rows")
     parser.add_argument("--samples", type=int, default=50, help="history reads measured")
@@ -207,8 +206,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--snapshot-rows", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true", help="print the raw measurements")
     args = parser.parse_args(argv)
-    args.url_given = args.url is not None
-    args.url = args.url or DEFAULT_URL
     with bench_database(args, DATABASE) as (url, version):
         out = measure(url, args)
     print(f"PostgreSQL {version}")

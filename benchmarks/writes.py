@@ -470,19 +470,31 @@ def report(times: dict[str, dict[str, list[float]]], designs: tuple[str, ...], s
     return "\n".join(lines)
 
 
+def server_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--url`` and ``--embedded``, which every benchmark takes (see :func:`server_given`).
+
+    Example::
+
+        server_arguments(parser)
+    """
+    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
+    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+
+
 def server_given(args: argparse.Namespace) -> str | None:
     """The server to use: ``--url`` (or the default one, if it answers), else ``None``
     for an embedded one (``--embedded``, or no server at the default URL)."""
     if args.embedded:
         return None
+    url = args.url or DEFAULT_URL
     try:
-        psycopg.connect(args.url, connect_timeout=3).close()
+        psycopg.connect(url, connect_timeout=3).close()
     except psycopg.OperationalError:
-        if args.url_given:
+        if args.url is not None:  # asked for: its failure is the answer
             raise
-        print(f"no server at {args.url}; starting an embedded one", file=sys.stderr)
+        print(f"no server at {url}; starting an embedded one", file=sys.stderr)
         return None
-    return str(args.url)
+    return str(url)
 
 
 @contextmanager
@@ -507,8 +519,7 @@ def libpq_url(url: sa.URL) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", help=f"maintenance database URL (default {DEFAULT_URL})")
-    parser.add_argument("--embedded", action="store_true", help="use an embedded PostgreSQL")
+    server_arguments(parser)
     parser.add_argument("--rows", type=int, default=100_000, help="rows per bulk statement")
     parser.add_argument("--single", type=int, default=5_000, help="one-row transactions")
     parser.add_argument(
@@ -523,8 +534,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--peers", action="store_true", help="also measure a JSONB peer")
     args = parser.parse_args(argv)
-    args.url_given = args.url is not None
-    args.url = args.url or DEFAULT_URL
     with bench_database(args, DATABASE) as (url, version):
         times = run(url, args)
     designs = DESIGNS + (PEERS if args.peers else ())
