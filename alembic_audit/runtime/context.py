@@ -481,35 +481,38 @@ class _Hook:
             return None
         return conn, payload
 
-    def do_execute(
-        self, cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
+    def _in_pipeline(
+        self, cursor: Any, context: ExecutionContext | None, send: Callable[[Dialect], object]
     ) -> bool:
+        """Run ``send(dialect)`` in a pipeline with the pending settings, if any are due;
+        ``False`` (SQLAlchemy then executes as usual) if none are."""
         found = self._pipeline_payload(cursor, context)
         if found is None:
             return False
         with _pipeline(cursor, found):
-            found[0].dialect.do_execute(cursor, statement, parameters, context)
+            send(found[0].dialect)
         return True
+
+    def do_execute(
+        self, cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
+    ) -> bool:
+        return self._in_pipeline(
+            cursor, context, lambda d: d.do_execute(cursor, statement, parameters, context)
+        )
 
     def do_executemany(
         self, cursor: Any, statement: str, parameters: Any, context: ExecutionContext | None
     ) -> bool:
-        found = self._pipeline_payload(cursor, context)
-        if found is None:
-            return False
-        with _pipeline(cursor, found):
-            found[0].dialect.do_executemany(cursor, statement, parameters, context)
-        return True
+        return self._in_pipeline(
+            cursor, context, lambda d: d.do_executemany(cursor, statement, parameters, context)
+        )
 
     def do_execute_no_params(
         self, cursor: Any, statement: str, context: ExecutionContext | None
     ) -> bool:
-        found = self._pipeline_payload(cursor, context)
-        if found is None:
-            return False
-        with _pipeline(cursor, found):
-            found[0].dialect.do_execute_no_params(cursor, statement, context)
-        return True
+        return self._in_pipeline(
+            cursor, context, lambda d: d.do_execute_no_params(cursor, statement, context)
+        )
 
     def rollback_savepoint(self, conn: Connection, name: str, context: object) -> None:
         sent: _Sent | None = conn.info.get(_STATE)
