@@ -266,19 +266,14 @@ def attach_audit_table(table: Table, metadata: MetaData) -> Table:
     return audit_table
 
 
-_after_create_listening = False
-
-
 def _listen_after_create() -> None:
     # create_all makes a partitioned audit table's default partition with it, so that it
     # takes rows at once (Alembic's create_table does not fire this: there the audit
     # trigger's op makes it).  One listener on the class, not one per audit table: an
     # instance listener costs about 25 us per table when the models are imported.
-    global _after_create_listening
     with _lock:
-        if not _after_create_listening:
+        if not event.contains(Table, "after_create", _after_create):
             event.listen(Table, "after_create", _after_create)
-            _after_create_listening = True
 
 
 def _after_create(target: Table, connection: Connection, **kw: Any) -> None:
