@@ -77,9 +77,10 @@ def fresh_database(server: URL) -> AbstractContextManager[URL]:
     )
 
 
-def models(n: int, options: dict[str, Any]) -> sa.MetaData:
+def models(n: int, options: dict[str, Any], first: int = 0) -> sa.MetaData:
+    """Audited tables ``t<first>`` .. ``t<n - 1>`` (three columns each)."""
     metadata = sa.MetaData()
-    for i in range(n):
+    for i in range(first, n):
         sa.Table(
             f"t{i:04d}",
             metadata,
@@ -91,10 +92,19 @@ def models(n: int, options: dict[str, Any]) -> sa.MetaData:
     return metadata
 
 
-def install(engine: Engine, metadata: sa.MetaData) -> None:
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        alembic_audit.install_audit_triggers(metadata, conn)
+#: Tables installed per transaction: one transaction for 1,000 audited tables (each with
+#: its audit table, identity sequence and indexes) needs more locks than PostgreSQL's
+#: default lock table holds ("out of shared memory").
+INSTALL_CHUNK = 200
+
+
+def install(engine: Engine, n: int, options: dict[str, Any]) -> None:
+    """The tables of ``models(n, options)``, their audit tables, functions and triggers."""
+    for first in range(0, n, INSTALL_CHUNK):
+        chunk = models(min(first + INSTALL_CHUNK, n), options, first)
+        with engine.begin() as conn:
+            chunk.create_all(conn)
+            alembic_audit.install_audit_triggers(chunk, conn)
 
 
 # -- the comparator on and off --------------------------------------------------------
@@ -184,7 +194,7 @@ def measure(url: URL, n: int, repeat: int, options: dict[str, Any]) -> dict[str,
     engine = sa.create_engine(url.set(drivername="postgresql+psycopg2"))
     try:
         metadata = models(n, options)
-        install(engine, metadata)
+        install(engine, n, options)
         with_times: list[float] = []
         without_times: list[float] = []
         with global_comparator_removed(), comparator_timed():
@@ -279,7 +289,7 @@ def measure_peer(url: URL, n: int, repeat: int, venv: Path) -> dict[str, float]:
     metadata = models(n, options)
     engine = sa.create_engine(url.set(drivername="postgresql+psycopg2"))
     try:
-        install(engine, metadata)
+        install(engine, n, options)
     finally:
         engine.dispose()
     entities = []
